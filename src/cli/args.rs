@@ -1,0 +1,113 @@
+//! Flags shared by several subcommands.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+use crate::matrix::Selection;
+
+/// Which configuration to read and which builds of it to select.
+#[derive(Debug, Clone, Args)]
+pub struct SelectionArgs {
+    /// Publishing profile, e.g. --config configs/test-ebs.yaml
+    #[arg(long, value_name = "FILE", default_value = "configs/official.yaml")]
+    pub config: PathBuf,
+    /// Source-image matrix, e.g. --regions-file regions.yaml
+    #[arg(long, value_name = "FILE", default_value = "regions.yaml")]
+    pub regions_file: PathBuf,
+    /// Every enabled region of the regions file, whatever the profile lists.
+    #[arg(long, conflicts_with = "region")]
+    pub all_regions: bool,
+    /// Only this region (repeatable), e.g. --region us-east-1 --region eu-west-1
+    #[arg(long, value_name = "REGION")]
+    pub region: Vec<String>,
+    /// Only builds matching these comma-separated globs (repeatable), e.g. --only 'us-*-1404-*'
+    #[arg(long, value_name = "PATTERNS")]
+    pub only: Vec<String>,
+    /// Leave out builds matching these comma-separated globs (repeatable), e.g. --except '*-pv'
+    #[arg(long, value_name = "PATTERNS")]
+    pub except: Vec<String>,
+}
+
+impl SelectionArgs {
+    /// The selection these flags ask for.
+    pub fn selection(&self) -> Selection {
+        Selection {
+            all_regions: self.all_regions,
+            regions: self.region.clone(),
+            only: self.only.clone(),
+            except: self.except.clone(),
+        }
+    }
+}
+
+/// How AWS is reached.
+#[derive(Debug, Clone, Args)]
+pub struct AwsArgs {
+    /// Send every AWS call to this endpoint instead of AWS's (also AWS_ENDPOINT_URL),
+    /// e.g. --endpoint-url http://127.0.0.1:5000 for a local emulator
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// Named profile from ~/.aws/config (also AWS_PROFILE), e.g. --aws-profile release
+    #[arg(long, value_name = "NAME")]
+    pub aws_profile: Option<String>,
+}
+
+/// Table for people, JSON for scripts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Aligned columns.
+    Table,
+    /// One JSON object.
+    Json,
+}
+
+/// What happens to a failed build's resources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnError {
+    /// Remove everything the build made (the default).
+    Cleanup,
+    /// Leave everything for inspection and print where it is.
+    Abort,
+    /// Ask: clean up, leave everything, or retry the step (needs a terminal).
+    Ask,
+}
+
+/// Arguments of `amipub publish`.
+#[derive(Debug, Clone, Args)]
+pub struct PublishArgs {
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    /// Print the plan and the preflight results; launch nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Run builds at the same time; --parallel=false runs one at a time.
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub parallel: bool,
+    /// At most this many builds at once (default: all selected), e.g. --max-parallel 8
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_parallel: Option<u32>,
+    /// At most this many builds at once in one region (instance limits are per region).
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_per_region: u32,
+    /// One build at a time, pausing before each step until Enter; implies --on-error=ask.
+    #[arg(long)]
+    pub debug: bool,
+    /// What to do with a failed build's resources.
+    #[arg(long, value_enum, value_name = "ACTION", default_value_t = OnError::Cleanup)]
+    pub on_error: OnError,
+    /// Deregister an existing AMI of the same name (and delete its snapshots) before building.
+    #[arg(long)]
+    pub force: bool,
+    /// Print Packer-compatible machine-readable lines instead of progress.
+    #[arg(long)]
+    pub machine_readable: bool,
+    /// Where to write ami_ids.json; the manifest goes beside it, e.g. --output out/ami_ids.json
+    #[arg(long, value_name = "FILE", default_value = "ami_ids.json")]
+    pub output: PathBuf,
+    /// Where run directories (logs, events) go.
+    #[arg(long, value_name = "DIR", default_value = ".amipub/runs")]
+    pub runs_dir: PathBuf,
+}

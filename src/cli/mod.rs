@@ -1,0 +1,54 @@
+//! The command line: clap definitions and dispatch to the subcommands.
+
+mod args;
+
+use clap::{Parser, Subcommand};
+
+pub use args::{AwsArgs, OnError, OutputFormat, PublishArgs, SelectionArgs};
+
+use crate::error::Error;
+
+/// Publish machine images (AMIs) to every AWS region at once.
+#[derive(Debug, Parser)]
+#[command(
+    name = "amipub",
+    version,
+    about,
+    after_help = "Exit codes: 0 done; 1 a build or check failed; 2 bad command line or \
+configuration (nothing ran); 3 an AWS check failed before anything was created; 130 interrupted."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show the builds a publish would run, without calling AWS.
+    #[command(after_help = "Examples:\n  amipub plan --all-regions\n  \
+amipub plan --only 'us-*' --except '*-1204-*'\n  amipub plan --config configs/test-ebs.yaml --format json")]
+    Plan(PlanArgs),
+    /// Build and publish the selected AMIs.
+    #[command(after_help = "Examples:\n  amipub publish --all-regions\n  \
+amipub publish --only us-east-1-1404-pv\n  amipub publish --parallel=false --debug\n  \
+amipub publish --config configs/test-ebs.yaml --dry-run")]
+    Publish(PublishArgs),
+}
+
+/// Arguments of `amipub plan`.
+#[derive(Debug, clap::Args)]
+struct PlanArgs {
+    #[command(flatten)]
+    selection: SelectionArgs,
+    /// Output format: an aligned table, or JSON for scripts (stable, see README).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    format: OutputFormat,
+}
+
+/// Runs the command line `args` and returns the process exit code.
+pub async fn run(cli: Cli) -> Result<(), Error> {
+    match cli.command {
+        Command::Plan(a) => crate::commands::plan::run(&a.selection, a.format),
+        Command::Publish(a) => crate::commands::publish::run(a).await,
+    }
+}

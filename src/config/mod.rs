@@ -1,0 +1,394 @@
+//! Configuration: the regions file and a publishing profile, parsed and checked together.
+//!
+//! Every problem in either file is collected and reported at once (exit code 2), each with the
+//! file and line it stands on, before anything else happens.
+
+mod diagnostics;
+mod profile;
+mod regions;
+pub mod rules;
+pub mod template;
+mod yaml;
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use diagnostics::{Diagnostic, Diagnostics};
+pub use profile::{Backing, LaunchPermissions, Profile, Provision, Timeouts};
+pub use regions::{RegionEntry, RegionsFile};
+pub use template::{Template, Vars};
+pub use yaml::{Located, Seg};
+
+/// An EC2 virtualization type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Virtualization {
+    /// `paravirtual`, written `pv` in build names.
+    Paravirtual,
+    /// `hvm`.
+    Hvm,
+}
+
+impl Virtualization {
+    /// The EC2 name: `paravirtual` or `hvm`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Virtualization::Paravirtual => "paravirtual",
+            Virtualization::Hvm => "hvm",
+        }
+    }
+
+    /// The short name used in build names: `pv` or `hvm`.
+    pub fn short(self) -> &'static str {
+        match self {
+            Virtualization::Paravirtual => "pv",
+            Virtualization::Hvm => "hvm",
+        }
+    }
+}
+
+/// The parsed templates of a profile.
+#[derive(Debug, Clone)]
+pub struct Templates {
+    /// AMI name.
+    pub ami_name: Template,
+    /// AMI description.
+    pub description: Template,
+    /// Staging bucket name.
+    pub bucket: Template,
+    /// Provisioning environment values.
+    pub env: BTreeMap<String, Template>,
+    /// Tag values.
+    pub tags: BTreeMap<String, Template>,
+}
+
+/// A loaded, checked configuration.
+pub struct Config {
+    /// Where the profile was read from.
+    pub profile_path: PathBuf,
+    /// Where the regions file was read from.
+    pub regions_path: PathBuf,
+    /// The profile, with positions for messages.
+    pub profile: Located<Profile>,
+    /// The regions file, with positions for messages.
+    pub regions: Located<RegionsFile>,
+    /// The provisioning script, resolved against the profile's directory.
+    pub script: PathBuf,
+    /// Launch-permission account IDs, checked.
+    pub accounts: Vec<String>,
+    /// The profile's templates, parsed.
+    pub templates: Templates,
+}
+
+impl Config {
+    /// The profile's values.
+    pub fn p(&self) -> &Profile {
+        &self.profile.value
+    }
+}
+
+/// Loads and checks `profile_path` and `regions_path`, returning every problem found.
+pub fn load(profile_path: &Path, regions_path: &Path) -> Result<Config, Diagnostics> {
+    let mut diags = Diagnostics::default();
+    let regions = yaml::load::<RegionsFile>(regions_path, "regions file", &mut diags);
+    let profile = yaml::load::<Profile>(profile_path, "profile", &mut diags);
+    if let Some(r) = &regions {
+        check_regions(regions_path, r, &mut diags);
+    }
+    let (Some(regions), Some(profile)) = (regions, profile) else {
+        return Err(diags);
+    };
+    let checked = check_profile(profile_path, &profile, &regions, &mut diags);
+    match checked {
+        Some((script, accounts, templates)) if diags.is_empty() => Ok(Config {
+            profile_path: profile_path.to_path_buf(),
+            regions_path: regions_path.to_path_buf(),
+            profile,
+            regions,
+            script,
+            accounts,
+            templates,
+        }),
+        _ => Err(diags),
+    }
+}
+
+fn check_regions(path: &Path, r: &Located<RegionsFile>, diags: &mut Diagnostics) {
+    for (name, entry) in &r.value.regions {
+        if !rules::is_known_region(name) {
+            diags.push(
+                path,
+                r.key_line(&[Seg::Key("regions")], name),
+                format!("unknown region \"{name}\""),
+                Some(format!("use an AWS region name: {}", suggest_region(name))),
+            );
+        }
+        if let Some(reason) = &entry.disabled
+            && reason.trim().is_empty()
+        {
+            diags.push(
+                path,
+                r.line(&[Seg::Key("regions"), Seg::Key(name), Seg::Key("disabled")]),
+                format!("region \"{name}\" is disabled without a reason"),
+                Some("say why it is disabled, so that `plan` can tell its users".into()),
+            );
+        }
+        for (release, by_virt) in &entry.amis {
+            for (virt, id) in by_virt {
+                if let Err(e) = rules::check_ami_id(id) {
+                    let at = [
+                        Seg::Key("regions"),
+                        Seg::Key(name),
+                        Seg::Key("amis"),
+                        Seg::Key(release),
+                        Seg::Key(virt.as_str()),
+                    ];
+                    diags.push(
+                        path,
+                        r.line(&at),
+                        format!("{name} {release} {}: {e}", virt.as_str()),
+                        Some("copy the upstream AMI ID exactly as the EC2 console shows it".into()),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn suggest_region(name: &str) -> String {
+    let close: Vec<&str> = rules::KNOWN_REGIONS
+        .iter()
+        .copied()
+        .filter(|k| {
+            let prefix = name.split('-').next().unwrap_or("");
+            !prefix.is_empty() && k.starts_with(prefix)
+        })
+        .collect();
+    if close.is_empty() {
+        rules::KNOWN_REGIONS.join(", ")
+    } else {
+        close.join(", ")
+    }
+}
+
+type Checked = (PathBuf, Vec<String>, Templates);
+
+fn check_profile(
+    path: &Path,
+    p: &Located<Profile>,
+    regions: &Located<RegionsFile>,
+    diags: &mut Diagnostics,
+) -> Option<Checked> {
+    let v = &p.value;
+    let key = |k: &'static str| p.line(&[Seg::Key(k)]);
+
+    for (field, value) in [("version", &v.version), ("branch", &v.branch)] {
+        if value.trim().is_empty() || value.chars().any(char::is_whitespace) {
+            diags.push(
+                path,
+                key(field),
+                format!("{field} \"{value}\" must be non-empty and contain no spaces"),
+                None,
+            );
+        }
+    }
+    if let Err(e) = rules::check_instance_type(&v.instance_type) {
+        diags.push(path, key("instance_type"), e, None);
+    }
+
+    let mut template = |field: &'static str, at: Vec<Seg<'_>>, src: &str| match Template::parse(src)
+    {
+        Ok(t) => Some(t),
+        Err(e) => {
+            diags.push(
+                path,
+                p.line(&at),
+                format!("{field}: {e} in \"{src}\""),
+                Some(format!(
+                    "placeholders are {}",
+                    template::PLACEHOLDERS
+                        .iter()
+                        .map(|(n, _)| format!("{{{n}}}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            );
+            None
+        }
+    };
+    let ami_name = template("ami_name", vec![Seg::Key("ami_name")], &v.ami_name);
+    let description = template("description", vec![Seg::Key("description")], &v.description);
+    let bucket = template("bucket", vec![Seg::Key("bucket")], &v.bucket);
+    let mut env = BTreeMap::new();
+    for (k, val) in &v.provision.env {
+        let at = vec![Seg::Key("provision"), Seg::Key("env"), Seg::Key(k)];
+        if let Some(t) = template("provision.env", at, val) {
+            env.insert(k.clone(), t);
+        }
+    }
+    let mut tags = BTreeMap::new();
+    for (k, val) in &v.tags {
+        if let Some(t) = template("tags", vec![Seg::Key("tags"), Seg::Key(k)], val) {
+            tags.insert(k.clone(), t);
+        }
+    }
+
+    for k in v.provision.env.keys() {
+        if let Err(e) = rules::check_env_name(k) {
+            let line = p.key_line(&[Seg::Key("provision"), Seg::Key("env")], k);
+            diags.push(path, line, format!("provision.env: {e}"), None);
+        }
+    }
+    for k in v.tags.keys() {
+        if let Err(e) = rules::check_tag_key(k) {
+            diags.push(path, p.key_line(&[Seg::Key("tags")], k), e, None);
+        }
+    }
+
+    let script = path
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(&v.provision.script);
+    if !script.is_file() {
+        diags.push(
+            path,
+            p.line(&[Seg::Key("provision"), Seg::Key("script")]),
+            format!(
+                "provisioning script \"{}\" does not exist (looked for {})",
+                v.provision.script,
+                script.display()
+            ),
+            Some("the path is relative to the profile's own directory".into()),
+        );
+    }
+
+    let lp = [Seg::Key("launch_permissions")];
+    for (i, g) in v.launch_permissions.groups.iter().enumerate() {
+        if g != "all" {
+            let at = [lp[0], Seg::Key("groups"), Seg::Index(i)];
+            diags.push(
+                path,
+                p.line(&at),
+                format!("launch permission group \"{g}\" does not exist"),
+                Some("the only group is \"all\" (public); list accounts under accounts".into()),
+            );
+        }
+    }
+    let mut accounts = Vec::new();
+    for (i, a) in v.launch_permissions.accounts.iter().enumerate() {
+        let at = [lp[0], Seg::Key("accounts"), Seg::Index(i)];
+        match a {
+            serde_yaml::Value::String(s) => match rules::check_account_id(s) {
+                Ok(()) => accounts.push(s.clone()),
+                Err(e) => diags.push(path, p.line(&at), e, None),
+            },
+            other => diags.push(
+                path,
+                p.line(&at),
+                format!(
+                    "account ID {} must be a quoted string",
+                    serde_yaml::to_string(other).unwrap_or_default().trim()
+                ),
+                Some("write it in quotes, e.g. \"012345678901\", so leading zeros survive".into()),
+            ),
+        }
+    }
+
+    check_list_duplicates(path, p, "releases", &v.releases, diags);
+    let virts: Vec<&str> = v.virtualizations.iter().map(|x| x.as_str()).collect();
+    check_list_duplicates(path, p, "virtualizations", &virts, diags);
+    check_list_duplicates(path, p, "regions", &v.regions, diags);
+    for (field, list_empty) in [
+        ("releases", v.releases.is_empty()),
+        ("virtualizations", v.virtualizations.is_empty()),
+    ] {
+        if list_empty {
+            diags.push(path, key(field), format!("{field} is empty"), None);
+        }
+    }
+
+    let known_releases: HashSet<&str> = regions
+        .value
+        .regions
+        .values()
+        .flat_map(|r| r.amis.keys().map(String::as_str))
+        .collect();
+    for (i, rel) in v.releases.iter().enumerate() {
+        if !known_releases.contains(rel.as_str()) {
+            let mut known: Vec<_> = known_releases.iter().copied().collect();
+            known.sort();
+            diags.push(
+                path,
+                p.line(&[Seg::Key("releases"), Seg::Index(i)]),
+                format!("release \"{rel}\" has no source AMIs in the regions file"),
+                Some(format!("releases there: {}", known.join(", "))),
+            );
+        }
+    }
+    for (i, region) in v.regions.iter().enumerate() {
+        let at = [Seg::Key("regions"), Seg::Index(i)];
+        if !rules::is_known_region(region) {
+            diags.push(
+                path,
+                p.line(&at),
+                format!("unknown region \"{region}\""),
+                Some(format!(
+                    "use an AWS region name: {}",
+                    suggest_region(region)
+                )),
+            );
+        } else if !regions.value.regions.contains_key(region) {
+            diags.push(
+                path,
+                p.line(&at),
+                format!("region \"{region}\" is not in the regions file"),
+                Some("add its source AMIs to the regions file, or remove it here".into()),
+            );
+        }
+    }
+    if v.timeouts.provision.is_zero() || v.timeouts.image.is_zero() {
+        diags.push(
+            path,
+            key("timeouts"),
+            "timeouts must be longer than zero",
+            None,
+        );
+    }
+
+    Some((
+        script,
+        accounts,
+        Templates {
+            ami_name: ami_name?,
+            description: description?,
+            bucket: bucket?,
+            env,
+            tags,
+        },
+    ))
+}
+
+fn check_list_duplicates<S: AsRef<str>>(
+    path: &Path,
+    p: &Located<Profile>,
+    field: &'static str,
+    items: &[S],
+    diags: &mut Diagnostics,
+) {
+    let mut seen = HashSet::new();
+    for (i, item) in items.iter().enumerate() {
+        if !seen.insert(item.as_ref()) {
+            diags.push(
+                path,
+                p.line(&[Seg::Key(field), Seg::Index(i)]),
+                format!(
+                    "{field} lists \"{}\" twice, which would make duplicate build names",
+                    item.as_ref()
+                ),
+                Some("remove the repeated entry".into()),
+            );
+        }
+    }
+}

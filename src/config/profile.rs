@@ -1,0 +1,120 @@
+//! A publishing profile (`configs/<name>.yaml`): what to build and how to publish it.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::Virtualization;
+
+/// How the AMI's root volume is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Backing {
+    /// CreateImage from a stopped build instance.
+    Ebs,
+    /// The instance bundles itself into S3 and the bundle is registered.
+    InstanceStore,
+}
+
+impl Backing {
+    /// The name used in profiles and outputs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backing::Ebs => "ebs",
+            Backing::InstanceStore => "instance-store",
+        }
+    }
+}
+
+/// A profile as written in YAML, before templates are rendered.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// The image version baked into the AMI (`2.6.2`).
+    pub version: String,
+    /// The git ref checked out into the image (`2.6`).
+    pub branch: String,
+    /// Template of the AMI name.
+    pub ami_name: String,
+    /// Template of the AMI description.
+    pub description: String,
+    /// `ebs` or `instance-store`.
+    pub backing: Backing,
+    /// EC2 instance type of the build instance.
+    pub instance_type: String,
+    /// Template of the per-region staging bucket name.
+    pub bucket: String,
+    /// The provisioning script and its environment.
+    pub provision: Provision,
+    /// Who may launch the published AMIs.
+    #[serde(default)]
+    pub launch_permissions: LaunchPermissions,
+    /// Extra tags for every resource amipub creates (values are templates).
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// OS releases to build, as keyed in regions.yaml (`"1404"`).
+    pub releases: Vec<String>,
+    /// Virtualization types to build.
+    pub virtualizations: Vec<Virtualization>,
+    /// Regions to build in; empty means every enabled region of regions.yaml.
+    #[serde(default)]
+    pub regions: Vec<String>,
+    /// How long each phase of a build may take.
+    #[serde(default)]
+    pub timeouts: Timeouts,
+}
+
+/// The provisioning script run on the build instance.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provision {
+    /// Path of the script, relative to the profile file.
+    pub script: String,
+    /// Environment for the script (values are templates).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+/// Launch permissions applied to every published AMI.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LaunchPermissions {
+    /// Groups; `all` makes the AMI public.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// 12-digit AWS account IDs. Kept as raw YAML so that an unquoted number is reported
+    /// as such instead of silently losing leading zeros.
+    #[serde(default)]
+    pub accounts: Vec<serde_yaml::Value>,
+}
+
+/// Time limits of a build's phases.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timeouts {
+    /// From launch until the bootstrap reports its exit status.
+    #[serde(default = "Timeouts::default_provision", with = "humantime_serde")]
+    pub provision: Duration,
+    /// From CreateImage/RegisterImage until the AMI is available.
+    #[serde(default = "Timeouts::default_image", with = "humantime_serde")]
+    pub image: Duration,
+}
+
+impl Timeouts {
+    fn default_provision() -> Duration {
+        Duration::from_secs(60 * 60)
+    }
+    fn default_image() -> Duration {
+        Duration::from_secs(45 * 60)
+    }
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            provision: Self::default_provision(),
+            image: Self::default_image(),
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! amipub: publish machine images (AMIs) to every AWS region at once.
+//!
+//! Data flows one way: [`config`] -> [`matrix`] -> [`plan`] -> preflight -> engine -> events
+//! -> reporters and writers. Each subcommand in [`commands`] wires these together.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod matrix;
+pub mod plan;

@@ -1,0 +1,192 @@
+//! The plan: what a publish would do, printable as a table or as JSON, made without AWS calls.
+
+use serde::Serialize;
+
+use crate::config::{Backing, Config, Virtualization};
+use crate::matrix::{Build, Selected, SkippedRegion};
+
+/// Version of the JSON plan format. Fields are only ever added within a version.
+pub const PLAN_SCHEMA_VERSION: u32 = 1;
+
+/// What will be built, and what was left out.
+#[derive(Debug, Serialize)]
+pub struct Plan {
+    /// JSON format version.
+    pub schema_version: u32,
+    /// The profile file.
+    pub profile: String,
+    /// Image version.
+    pub version: String,
+    /// Branch baked into the image.
+    pub branch: String,
+    /// The selected builds.
+    pub builds: Vec<PlannedBuild>,
+    /// Regions skipped because they are disabled.
+    pub skipped_regions: Vec<SkippedRegion>,
+    /// Counts.
+    pub summary: Summary,
+}
+
+/// One build as the plan shows it.
+#[derive(Debug, Serialize)]
+pub struct PlannedBuild {
+    /// Build name.
+    pub name: String,
+    /// Region.
+    pub region: String,
+    /// Release, dotted (`14.04`).
+    pub release: String,
+    /// `paravirtual` or `hvm`.
+    pub virtualization: Virtualization,
+    /// Upstream AMI.
+    pub source_ami: String,
+    /// AMI name.
+    pub ami_name: String,
+    /// AMI description.
+    pub description: String,
+    /// `ebs` or `instance-store`.
+    pub backing: Backing,
+    /// Build instance type.
+    pub instance_type: String,
+    /// Staging bucket.
+    pub bucket: String,
+    /// Where the build stages its files: `s3://bucket/<run-id>/<build>/`.
+    pub s3_location: String,
+}
+
+/// The plan's counts.
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    /// Number of builds.
+    pub builds: usize,
+    /// Number of distinct regions.
+    pub regions: usize,
+}
+
+impl Plan {
+    /// Builds the plan for `selected`. `run_id` fills the S3 location; `None` shows `<run-id>`.
+    pub fn new(config: &Config, selected: &Selected, run_id: Option<&str>) -> Plan {
+        let builds: Vec<PlannedBuild> = selected
+            .builds
+            .iter()
+            .map(|b| planned(b, run_id.unwrap_or("<run-id>")))
+            .collect();
+        let mut regions: Vec<&str> = selected.builds.iter().map(|b| b.region.as_str()).collect();
+        regions.dedup();
+        Plan {
+            schema_version: PLAN_SCHEMA_VERSION,
+            profile: config.profile_path.display().to_string(),
+            version: config.p().version.clone(),
+            branch: config.p().branch.clone(),
+            summary: Summary {
+                builds: builds.len(),
+                regions: regions.len(),
+            },
+            builds,
+            skipped_regions: selected.skipped.clone(),
+        }
+    }
+
+    /// The plan as pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("plan serializes")
+    }
+
+    /// The plan as an aligned table with a summary line.
+    pub fn to_table(&self) -> String {
+        let header = [
+            "BUILD",
+            "REGION",
+            "RELEASE",
+            "VIRTUALIZATION",
+            "SOURCE AMI",
+            "BACKING",
+            "AMI NAME",
+            "S3 LOCATION",
+        ];
+        let rows: Vec<[String; 8]> = self
+            .builds
+            .iter()
+            .map(|b| {
+                [
+                    b.name.clone(),
+                    b.region.clone(),
+                    b.release.clone(),
+                    b.virtualization.as_str().to_string(),
+                    b.source_ami.clone(),
+                    b.backing.as_str().to_string(),
+                    b.ami_name.clone(),
+                    b.s3_location.clone(),
+                ]
+            })
+            .collect();
+        let mut out = table(&header, &rows);
+        out.push_str(&format!(
+            "\n{} in {} (profile {}, version {}, branch {})\n",
+            plural(self.summary.builds, "build"),
+            plural(self.summary.regions, "region"),
+            self.profile,
+            self.version,
+            self.branch
+        ));
+        if !self.skipped_regions.is_empty() {
+            out.push_str(&format!(
+                "Skipped {}:\n",
+                plural(self.skipped_regions.len(), "disabled region")
+            ));
+            for s in &self.skipped_regions {
+                out.push_str(&format!("  {}: {}\n", s.region, s.reason));
+            }
+        }
+        out
+    }
+}
+
+fn planned(b: &Build, run_id: &str) -> PlannedBuild {
+    PlannedBuild {
+        name: b.name.clone(),
+        region: b.region.clone(),
+        release: crate::config::template::dotted_release(&b.release),
+        virtualization: b.virtualization,
+        source_ami: b.source_ami.clone(),
+        ami_name: b.ami_name.clone(),
+        description: b.description.clone(),
+        backing: b.backing,
+        instance_type: b.instance_type.clone(),
+        bucket: b.bucket.clone(),
+        s3_location: format!("s3://{}/{}/", b.bucket, b.prefix(run_id)),
+    }
+}
+
+/// `1 build`, `2 builds`.
+pub fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
+/// Left-aligned columns separated by two spaces; the last column is not padded.
+pub fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
+    let mut widths = header.map(|h| h.chars().count());
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut s = String::new();
+        for (i, cell) in cells.enumerate() {
+            if i + 1 < N {
+                s.push_str(&format!("{cell:<w$}  ", w = widths[i]));
+            } else {
+                s.push_str(cell);
+            }
+        }
+        out.push_str(s.trim_end());
+        out.push('\n');
+    };
+    line(&mut header.iter().copied());
+    for row in rows {
+        line(&mut row.iter().map(String::as_str));
+    }
+    out
+}

@@ -1,0 +1,84 @@
+//! Helpers shared by the CLI tests: a scratch copy of the project's configuration to edit, and
+//! the amipub binary run in it.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use tempfile::TempDir;
+
+/// The repository root (where regions.yaml and configs/ are).
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A scratch directory holding copies of regions.yaml, configs/ and provision/.
+pub struct Scratch {
+    /// The directory; removed on drop.
+    pub dir: TempDir,
+}
+
+impl Scratch {
+    /// A fresh copy of the project's configuration.
+    pub fn new() -> Scratch {
+        let dir = tempfile::tempdir().expect("tempdir");
+        copy(
+            &root().join("regions.yaml"),
+            &dir.path().join("regions.yaml"),
+        );
+        for sub in ["configs", "provision"] {
+            std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+            for e in std::fs::read_dir(root().join(sub)).unwrap() {
+                let e = e.unwrap();
+                copy(&e.path(), &dir.path().join(sub).join(e.file_name()));
+            }
+        }
+        Scratch { dir }
+    }
+
+    /// The path of `rel` inside the scratch directory.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Replaces the one occurrence of `from` with `to` in `rel`; panics if `from` is absent,
+    /// so a test cannot silently edit nothing.
+    pub fn edit(&self, rel: &str, from: &str, to: &str) -> &Self {
+        let p = self.path(rel);
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(text.contains(from), "{rel} does not contain {from:?}");
+        std::fs::write(&p, text.replacen(from, to, 1)).unwrap();
+        self
+    }
+
+    /// Writes `rel` with `text`.
+    pub fn write(&self, rel: &str, text: &str) -> &Self {
+        std::fs::write(self.path(rel), text).unwrap();
+        self
+    }
+
+    /// amipub, run in the scratch directory.
+    pub fn amipub(&self) -> Command {
+        let mut c = Command::cargo_bin("amipub").unwrap();
+        c.current_dir(self.dir.path());
+        c.env_remove("AWS_ENDPOINT_URL");
+        c
+    }
+}
+
+fn copy(from: &Path, to: &Path) {
+    std::fs::copy(from, to).unwrap_or_else(|e| panic!("copy {}: {e}", from.display()));
+}
+
+/// Runs `cmd`, expecting exit code `code`; returns (stdout, stderr).
+pub fn run_expect(cmd: &mut Command, code: i32) -> (String, String) {
+    let out = cmd.output().expect("run amipub");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "exit code\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    (stdout, stderr)
+}
