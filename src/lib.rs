@@ -3,9 +3,14 @@
 //! Data flows one way: [`config`] -> [`matrix`] -> [`plan`] -> preflight -> engine -> events
 //! -> reporters and writers. Each subcommand in [`commands`] wires these together.
 
+pub mod aws;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod engine;
 pub mod error;
+pub mod events;
 pub mod matrix;
+pub mod output;
 pub mod plan;
+pub mod report;

@@ -107,6 +107,10 @@ pub struct PublishArgs {
     /// Where to write ami_ids.json; the manifest goes beside it, e.g. --output out/ami_ids.json
     #[arg(long, value_name = "FILE", default_value = "ami_ids.json")]
     pub output: PathBuf,
+    /// How often to poll EC2 at first (it backs off to 10 times that while nothing changes),
+    /// e.g. --poll-interval 5s
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub poll_interval: std::time::Duration,
     /// Where run directories (logs, events) go.
     #[arg(long, value_name = "DIR", default_value = ".amipub/runs")]
     pub runs_dir: PathBuf,

@@ -1,6 +1,7 @@
 //! One module per subcommand; each wires config, matrix, plan, engine and reporters together.
 
 pub mod plan;
+pub mod prompt;
 pub mod publish;
 
 use crate::cli::SelectionArgs;

@@ -1,0 +1,132 @@
+//! AWS access: one EC2 and one S3 client per region, built once from one shared configuration
+//! (the standard credential chain, profiles, `AWS_ENDPOINT_URL`), with timeouts and the SDK's
+//! standard retries on every call.
+
+pub mod errors;
+pub mod tags;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_credential_types::provider::ProvideCredentials;
+use aws_types::region::Region;
+
+use crate::error::Error;
+
+/// How to reach AWS.
+#[derive(Debug, Clone, Default)]
+pub struct AwsSettings {
+    /// Endpoint for every service (a local emulator); `AWS_ENDPOINT_URL` is honoured too.
+    pub endpoint_url: Option<String>,
+    /// Named profile.
+    pub profile: Option<String>,
+}
+
+/// The clients of one region.
+#[derive(Clone, Debug)]
+pub struct RegionClients {
+    /// EC2 in this region.
+    pub ec2: aws_sdk_ec2::Client,
+    /// S3 in this region.
+    pub s3: aws_sdk_s3::Client,
+}
+
+/// Clients for every region a run touches, created once and shared.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    by_region: BTreeMap<String, RegionClients>,
+}
+
+impl Clients {
+    /// Loads the shared configuration, checks that credentials can be found, and creates the
+    /// clients of `regions`.
+    pub async fn connect<'a>(
+        settings: &AwsSettings,
+        regions: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Clients, Error> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .retry_config(RetryConfig::standard().with_max_attempts(6))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(10))
+                    .operation_attempt_timeout(Duration::from_secs(60))
+                    .operation_timeout(Duration::from_secs(300))
+                    .build(),
+            );
+        if let Some(p) = &settings.profile {
+            loader = loader.profile_name(p);
+        }
+        if let Some(u) = &settings.endpoint_url {
+            loader = loader.endpoint_url(u);
+        }
+        let shared = loader.load().await;
+        let custom_endpoint = shared.endpoint_url().is_some();
+        check_credentials(&shared, custom_endpoint).await?;
+
+        let mut by_region = BTreeMap::new();
+        for r in regions {
+            let ec2 = aws_sdk_ec2::config::Builder::from(&shared)
+                .region(Region::new(r.to_string()))
+                .build();
+            // A local endpoint has no per-bucket host names, so S3 must use path-style URLs.
+            let s3 = aws_sdk_s3::config::Builder::from(&shared)
+                .region(Region::new(r.to_string()))
+                .force_path_style(custom_endpoint)
+                .request_checksum_calculation(
+                    aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired,
+                )
+                .build();
+            by_region.insert(
+                r.to_string(),
+                RegionClients {
+                    ec2: aws_sdk_ec2::Client::from_conf(ec2),
+                    s3: aws_sdk_s3::Client::from_conf(s3),
+                },
+            );
+        }
+        Ok(Clients { by_region })
+    }
+
+    /// The clients of `region`; every region of the run was connected up front.
+    pub fn region(&self, region: &str) -> &RegionClients {
+        self.by_region
+            .get(region)
+            .unwrap_or_else(|| panic!("no clients for {region}: connect() was not given it"))
+    }
+
+    /// The connected regions, in name order.
+    pub fn regions(&self) -> impl Iterator<Item = &str> {
+        self.by_region.keys().map(String::as_str)
+    }
+}
+
+async fn check_credentials(
+    shared: &aws_types::SdkConfig,
+    custom_endpoint: bool,
+) -> Result<(), Error> {
+    let advice = "amipub needs AWS credentials: set AWS_PROFILE (or --aws-profile) to a profile \
+of ~/.aws/config, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run on an instance with a \
+role. To try amipub without an AWS account, run scripts/demo, or point it at a local emulator \
+with --endpoint-url (or AWS_ENDPOINT_URL) and any test credentials.";
+    let Some(provider) = shared.credentials_provider() else {
+        return Err(Error::AwsSetup(advice.into()));
+    };
+    match tokio::time::timeout(Duration::from_secs(20), provider.provide_credentials()).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(Error::AwsSetup(format!(
+            "no AWS credentials found ({}).\n{advice}",
+            errors::short(&e)
+        ))),
+        Err(_) if custom_endpoint => Err(Error::AwsSetup(format!(
+            "looking for AWS credentials timed out.\n{advice}"
+        ))),
+        Err(_) => Err(Error::AwsSetup(format!(
+            "looking for AWS credentials timed out (no profile, no environment variables, no \
+instance role answered).\n{advice}"
+        ))),
+    }
+}

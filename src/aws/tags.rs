@@ -1,0 +1,36 @@
+//! The tags amipub puts on everything it creates, so that cleanup, verify and re-runs can find
+//! what it made (and never touch what it did not).
+
+/// Marks a resource as made by amipub.
+pub const MANAGED: &str = "amipub:managed";
+/// The run that made it.
+pub const RUN_ID: &str = "amipub:run-id";
+/// The build (`us-east-1-1404-pv`).
+pub const BUILD: &str = "amipub:build";
+/// The profile's version.
+pub const VERSION: &str = "amipub:version";
+
+/// The tags of a resource made for `build` in `run_id`, plus the profile's own tags.
+pub fn for_build(
+    run_id: &str,
+    build: &str,
+    version: &str,
+    extra: &std::collections::BTreeMap<String, String>,
+) -> Vec<(String, String)> {
+    let mut v = vec![
+        (MANAGED.to_string(), "true".to_string()),
+        (RUN_ID.to_string(), run_id.to_string()),
+        (BUILD.to_string(), build.to_string()),
+        (VERSION.to_string(), version.to_string()),
+        ("Name".to_string(), format!("amipub {build}")),
+    ];
+    v.extend(extra.iter().map(|(k, val)| (k.clone(), val.clone())));
+    v
+}
+
+/// EC2's form of `tags`.
+pub fn ec2(tags: &[(String, String)]) -> Vec<aws_sdk_ec2::types::Tag> {
+    tags.iter()
+        .map(|(k, v)| aws_sdk_ec2::types::Tag::builder().key(k).value(v).build())
+        .collect()
+}

@@ -1,0 +1,194 @@
+//! The engine: runs builds with bounded concurrency (overall and per region) as per-build step
+//! machines, and reports everything it does as events. It never prints.
+
+pub mod bootstrap;
+mod build;
+pub mod interact;
+pub mod preflight;
+pub mod staging;
+pub mod waiter;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::sync::{OnceCell, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use crate::aws::Clients;
+use crate::config::Timeouts;
+use crate::events::{EventSink, Outcome};
+use crate::matrix::Build;
+
+pub use build::Made;
+pub use interact::{Decision, Interact, NoInteraction};
+pub use preflight::Preflight;
+pub use waiter::PollSettings;
+
+/// What happens to a failed build's resources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorPolicy {
+    /// Remove everything it made.
+    Cleanup,
+    /// Leave everything and say where it is.
+    Abort,
+    /// Ask (through [`Interact`]).
+    Ask,
+}
+
+/// Launch permissions to apply and confirm.
+#[derive(Debug, Clone, Default)]
+pub struct Permissions {
+    /// `all` for public.
+    pub groups: Vec<String>,
+    /// Account IDs.
+    pub accounts: Vec<String>,
+}
+
+/// How the engine runs.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// This run's ID (tags, S3 prefixes, client tokens).
+    pub run_id: String,
+    /// The profile's version (tags).
+    pub version: String,
+    /// At most this many builds at once; 1 runs them one at a time, in plan order.
+    pub max_parallel: usize,
+    /// At most this many builds at once in one region.
+    pub max_per_region: usize,
+    /// What to do with a failed build's resources.
+    pub on_error: ErrorPolicy,
+    /// Poll intervals.
+    pub poll: PollSettings,
+    /// Step time limits.
+    pub timeouts: Timeouts,
+    /// Launch permissions.
+    pub permissions: Permissions,
+    /// The provisioning script.
+    pub script: Arc<Vec<u8>>,
+    /// Seconds between the bootstrap's log uploads.
+    pub log_interval_secs: u64,
+    /// Where each build's provisioning log is saved.
+    pub log_dir: PathBuf,
+}
+
+/// Everything a run needs, shared by its builds.
+pub struct Engine {
+    clients: Clients,
+    opts: EngineOptions,
+    events: EventSink,
+    waiters: waiter::Waiters,
+    preflight: Preflight,
+    regions: HashMap<String, (Semaphore, OnceCell<Result<staging::RegionStage, String>>)>,
+    ledger: Ledger,
+    cancel: CancellationToken,
+    interact: Arc<dyn Interact>,
+}
+
+impl Engine {
+    /// An engine over `clients` (every region of the run), after `preflight` passed.
+    pub fn new(
+        clients: Clients,
+        opts: EngineOptions,
+        preflight: Preflight,
+        events: EventSink,
+        cancel: CancellationToken,
+        interact: Arc<dyn Interact>,
+    ) -> Engine {
+        let waiters = waiter::Waiters::start(&clients, opts.poll, events.clone());
+        let regions = clients
+            .regions()
+            .map(|r| {
+                (
+                    r.to_string(),
+                    (Semaphore::new(opts.max_per_region.max(1)), OnceCell::new()),
+                )
+            })
+            .collect();
+        Engine {
+            clients,
+            opts,
+            events,
+            waiters,
+            preflight,
+            regions,
+            ledger: Ledger::default(),
+            cancel,
+            interact,
+        }
+    }
+
+    /// The resources of builds in flight, for a report when the process must exit at once.
+    pub fn ledger(&self) -> Ledger {
+        self.ledger.clone()
+    }
+
+    /// Runs `builds` and returns each one's outcome, in the order given.
+    pub async fn run(&self, builds: &[Build]) -> Vec<Outcome> {
+        let limit = self.opts.max_parallel.max(1);
+        let mut results: Vec<(usize, Outcome)> = futures::stream::iter(builds.iter().enumerate())
+            .map(|(i, b)| async move { (i, self.run_one(b).await) })
+            .buffer_unordered(limit)
+            .collect()
+            .await;
+        results.sort_by_key(|(i, _)| *i);
+        results.into_iter().map(|(_, o)| o).collect()
+    }
+
+    async fn run_one(&self, b: &Build) -> Outcome {
+        if self.cancel.is_cancelled() {
+            return Outcome::Cancelled;
+        }
+        let (slots, _) = &self.regions[&b.region];
+        let _slot = tokio::select! {
+            s = slots.acquire() => s,
+            _ = self.cancel.cancelled() => return Outcome::Cancelled,
+        };
+        self.build(b).await
+    }
+
+    /// The region's shared staging resources, made by the first build that needs them.
+    async fn region_stage(&self, b: &Build) -> Result<staging::RegionStage, String> {
+        let (_, cell) = &self.regions[&b.region];
+        cell.get_or_init(|| async {
+            staging::prepare_region(
+                self.clients.region(&b.region),
+                &b.region,
+                &b.bucket,
+                &self.opts.version,
+            )
+            .await
+        })
+        .await
+        .clone()
+    }
+}
+
+/// What builds in flight have made and not yet removed or published.
+#[derive(Debug, Clone, Default)]
+pub struct Ledger(Arc<Mutex<BTreeMap<String, Made>>>);
+
+impl Ledger {
+    fn record(&self, build: &str, made: &Made) {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if made.is_empty() {
+            m.remove(build);
+        } else {
+            m.insert(build.to_string(), made.clone());
+        }
+    }
+
+    /// One line per resource left, for a user who must clean up by hand.
+    pub fn left_behind(&self) -> Vec<String> {
+        let m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        m.iter().flat_map(|(b, made)| made.describe(b)).collect()
+    }
+}
+
+/// Presigned URLs live as long as the build may take, and a little longer for the final
+/// uploads.
+fn url_lifetime(t: &Timeouts) -> Duration {
+    t.provision + Duration::from_secs(300)
+}

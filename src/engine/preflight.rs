@@ -1,0 +1,274 @@
+//! Preflight: read-only checks in every target region before anything is launched. Every
+//! problem is collected; the run starts only when there are none.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use aws_sdk_ec2::types::{Filter, Image};
+use futures::future::join_all;
+
+use crate::aws::{Clients, RegionClients, errors, tags};
+use crate::matrix::Build;
+
+/// An AMI that already has a build's name.
+#[derive(Debug, Clone)]
+pub struct ExistingAmi {
+    /// Its ID.
+    pub ami_id: String,
+    /// Its snapshots.
+    pub snapshot_ids: Vec<String>,
+    /// The run that made it, if amipub did.
+    pub run_id: Option<String>,
+}
+
+/// What preflight found.
+#[derive(Debug, Default)]
+pub struct Preflight {
+    /// Problems that stop the run.
+    pub problems: Vec<String>,
+    /// Builds an earlier run already published (same name, amipub's tags for this build and
+    /// version): they are recorded, not rebuilt.
+    pub published: HashMap<String, ExistingAmi>,
+    /// Same-named AMIs that `--force` deregisters before building.
+    pub replace: HashMap<String, Vec<ExistingAmi>>,
+    /// Staging buckets that do not exist yet and will be created.
+    pub buckets_to_create: BTreeSet<String>,
+    /// Regions checked.
+    pub regions: usize,
+}
+
+impl Preflight {
+    /// One line per finding, for the dry run and the log.
+    pub fn summary(&self, builds: usize) -> Vec<String> {
+        let mut lines = vec![format!(
+            "preflight: {} region(s) checked for {builds} build(s): {}",
+            self.regions,
+            if self.problems.is_empty() {
+                "ok"
+            } else {
+                "problems found"
+            }
+        )];
+        for (b, a) in sorted(&self.published) {
+            lines.push(format!(
+                "  {b}: already published as {} (will be recorded, not rebuilt)",
+                a.ami_id
+            ));
+        }
+        for (b, list) in sorted(&self.replace) {
+            for a in list {
+                lines.push(format!(
+                    "  {b}: --force will deregister {} and its snapshots",
+                    a.ami_id
+                ));
+            }
+        }
+        for bucket in &self.buckets_to_create {
+            lines.push(format!("  bucket {bucket} will be created"));
+        }
+        lines
+    }
+}
+
+fn sorted<V>(m: &HashMap<String, V>) -> BTreeMap<&String, &V> {
+    m.iter().collect()
+}
+
+/// Runs every check for `builds` (all regions at once).
+pub async fn run(clients: &Clients, builds: &[Build], version: &str, force: bool) -> Preflight {
+    let mut by_region: BTreeMap<&str, Vec<&Build>> = BTreeMap::new();
+    for b in builds {
+        by_region.entry(b.region.as_str()).or_default().push(b);
+    }
+    let checks = by_region.iter().map(|(region, builds)| {
+        check_region(clients.region(region), region, builds, version, force)
+    });
+    let mut out = Preflight {
+        regions: by_region.len(),
+        ..Preflight::default()
+    };
+    for r in join_all(checks).await {
+        out.problems.extend(r.problems);
+        out.published.extend(r.published);
+        out.replace.extend(r.replace);
+        out.buckets_to_create.extend(r.buckets_to_create);
+    }
+    out
+}
+
+async fn check_region(
+    c: &RegionClients,
+    region: &str,
+    builds: &[&Build],
+    version: &str,
+    force: bool,
+) -> Preflight {
+    let mut out = Preflight::default();
+    let (sources, names, buckets) = tokio::join!(
+        check_sources(c, region, builds),
+        existing_names(c, builds),
+        check_buckets(c, region, builds)
+    );
+    match sources {
+        Ok(p) => out.problems.extend(p),
+        Err(e) => out
+            .problems
+            .push(format!("{region}: cannot check source AMIs: {e}")),
+    }
+    match buckets {
+        Ok((p, missing)) => {
+            out.problems.extend(p);
+            out.buckets_to_create.extend(missing);
+        }
+        Err(e) => out
+            .problems
+            .push(format!("{region}: cannot check staging bucket: {e}")),
+    }
+    let images = match names {
+        Ok(i) => i,
+        Err(e) => {
+            out.problems
+                .push(format!("{region}: cannot check AMI names: {e}"));
+            return out;
+        }
+    };
+    for b in builds {
+        for img in images
+            .iter()
+            .filter(|i| i.name() == Some(b.ami_name.as_str()))
+        {
+            let found = ExistingAmi {
+                ami_id: img.image_id().unwrap_or_default().to_string(),
+                snapshot_ids: snapshots_of(img),
+                run_id: tag(img, tags::RUN_ID),
+            };
+            let ours = tag(img, tags::BUILD).as_deref() == Some(b.name.as_str())
+                && tag(img, tags::VERSION).as_deref() == Some(version);
+            let available = img.state().map(|s| s.as_str()) == Some("available");
+            if force {
+                out.replace.entry(b.name.clone()).or_default().push(found);
+            } else if ours && available {
+                out.published.insert(b.name.clone(), found);
+            } else if ours {
+                out.problems.push(format!(
+                    "{}: {} already has the name \"{}\" but is {} (from run {}); wait for it, or pass --force to replace it",
+                    b.name,
+                    found.ami_id,
+                    b.ami_name,
+                    img.state().map(|s| s.as_str()).unwrap_or("in an unknown state"),
+                    found.run_id.as_deref().unwrap_or("?")
+                ));
+            } else {
+                out.problems.push(format!(
+                    "{}: the AMI name \"{}\" is taken in {region} by {}, which amipub did not make for this build and version; rename it in the profile, deregister it, or pass --force to replace it",
+                    b.name, b.ami_name, found.ami_id
+                ));
+            }
+        }
+    }
+    out
+}
+
+async fn check_sources(
+    c: &RegionClients,
+    region: &str,
+    builds: &[&Build],
+) -> Result<Vec<String>, String> {
+    let ids: BTreeSet<&str> = builds.iter().map(|b| b.source_ami.as_str()).collect();
+    let resp = c
+        .ec2
+        .describe_images()
+        .filters(
+            Filter::builder()
+                .name("image-id")
+                .set_values(Some(ids.iter().map(|s| s.to_string()).collect()))
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| errors::describe(&e))?;
+    let states: HashMap<&str, &str> = resp
+        .images()
+        .iter()
+        .filter_map(|i| Some((i.image_id()?, i.state()?.as_str())))
+        .collect();
+    let mut problems = Vec::new();
+    for b in builds {
+        match states.get(b.source_ami.as_str()) {
+            Some(&"available") => {}
+            Some(state) => problems.push(format!(
+                "{}: source AMI {} in {region} is {state}, not available",
+                b.name, b.source_ami
+            )),
+            None => problems.push(format!(
+                "{}: source AMI {} does not exist in {region} (or is not visible to this account); check regions.yaml",
+                b.name, b.source_ami
+            )),
+        }
+    }
+    Ok(problems)
+}
+
+async fn existing_names(c: &RegionClients, builds: &[&Build]) -> Result<Vec<Image>, String> {
+    let names: Vec<String> = builds.iter().map(|b| b.ami_name.clone()).collect();
+    let resp = c
+        .ec2
+        .describe_images()
+        .owners("self")
+        .filters(
+            Filter::builder()
+                .name("name")
+                .set_values(Some(names))
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| errors::describe(&e))?;
+    Ok(resp.images().to_vec())
+}
+
+async fn check_buckets(
+    c: &RegionClients,
+    region: &str,
+    builds: &[&Build],
+) -> Result<(Vec<String>, Vec<String>), String> {
+    let buckets: BTreeSet<&str> = builds.iter().map(|b| b.bucket.as_str()).collect();
+    let mut problems = Vec::new();
+    let mut missing = Vec::new();
+    for bucket in buckets {
+        match c.s3.head_bucket().bucket(bucket).send().await {
+            Ok(h) => {
+                if let Some(loc) = h.bucket_region()
+                    && loc != region
+                {
+                    problems.push(format!(
+                        "{region}: staging bucket {bucket} is in {loc}; builds must stage in their own region (use {{region}} in the bucket template)"
+                    ));
+                }
+            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => missing.push(bucket.to_string()),
+            Err(e) => problems.push(format!(
+                "{region}: staging bucket {bucket} is not usable ({}); it may belong to another account: choose another bucket name",
+                errors::describe(&e)
+            )),
+        }
+    }
+    Ok((problems, missing))
+}
+
+/// The value of tag `key` on `img`.
+pub fn tag(img: &Image, key: &str) -> Option<String> {
+    img.tags()
+        .iter()
+        .find(|t| t.key() == Some(key))
+        .and_then(|t| t.value())
+        .map(str::to_string)
+}
+
+/// The snapshots behind `img`'s block devices.
+pub fn snapshots_of(img: &Image) -> Vec<String> {
+    img.block_device_mappings()
+        .iter()
+        .filter_map(|m| m.ebs().and_then(|e| e.snapshot_id()))
+        .map(str::to_string)
+        .collect()
+}

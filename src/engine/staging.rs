@@ -1,0 +1,326 @@
+//! The per-region resources builds share (the private staging bucket and a security group with
+//! no inbound rule), created once per region and run, and the S3 objects of each build.
+
+use std::time::Duration;
+
+use aws_sdk_ec2::types::{Filter, ResourceType, TagSpecification};
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{
+    BucketLocationConstraint, CreateBucketConfiguration, Delete, ObjectIdentifier, ObjectOwnership,
+    OwnershipControls, OwnershipControlsRule, PublicAccessBlockConfiguration, ServerSideEncryption,
+    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
+    Tag, Tagging,
+};
+
+use crate::aws::{RegionClients, errors, tags};
+
+/// Name of the security group build instances run in: no inbound rules, so nothing can connect
+/// to them; outbound is open so the bootstrap can reach S3.
+pub const SECURITY_GROUP: &str = "amipub-build";
+
+/// What a region's builds share.
+#[derive(Debug, Clone)]
+pub struct RegionStage {
+    /// The security group's ID.
+    pub security_group: String,
+}
+
+/// Creates the staging bucket (when missing) and finds or creates the security group.
+pub async fn prepare_region(
+    c: &RegionClients,
+    region: &str,
+    bucket: &str,
+    version: &str,
+) -> Result<RegionStage, String> {
+    ensure_bucket(c, region, bucket, version).await?;
+    let security_group = ensure_security_group(c).await?;
+    Ok(RegionStage { security_group })
+}
+
+async fn ensure_bucket(
+    c: &RegionClients,
+    region: &str,
+    bucket: &str,
+    version: &str,
+) -> Result<(), String> {
+    match c.s3.head_bucket().bucket(bucket).send().await {
+        Ok(_) => return Ok(()),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {}
+        Err(e) => return Err(format!("bucket {bucket}: {}", errors::describe(&e))),
+    }
+    let mut create = c.s3.create_bucket().bucket(bucket);
+    // us-east-1 is S3's default location and refuses to be named as a constraint.
+    if region != "us-east-1" {
+        create = create.create_bucket_configuration(
+            CreateBucketConfiguration::builder()
+                .location_constraint(BucketLocationConstraint::from(region))
+                .build(),
+        );
+    }
+    match create.send().await {
+        Ok(_) => {}
+        Err(e) if errors::code(&e) == Some("BucketAlreadyOwnedByYou") => {}
+        Err(e) => {
+            return Err(format!(
+                "creating bucket {bucket}: {}",
+                errors::describe(&e)
+            ));
+        }
+    }
+    c.s3.put_public_access_block()
+        .bucket(bucket)
+        .public_access_block_configuration(
+            PublicAccessBlockConfiguration::builder()
+                .block_public_acls(true)
+                .ignore_public_acls(true)
+                .block_public_policy(true)
+                .restrict_public_buckets(true)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "blocking public access to {bucket}: {}",
+                errors::describe(&e)
+            )
+        })?;
+    c.s3.put_bucket_encryption()
+        .bucket(bucket)
+        .server_side_encryption_configuration(
+            ServerSideEncryptionConfiguration::builder()
+                .rules(
+                    ServerSideEncryptionRule::builder()
+                        .apply_server_side_encryption_by_default(
+                            ServerSideEncryptionByDefault::builder()
+                                .sse_algorithm(ServerSideEncryption::Aes256)
+                                .build()
+                                .map_err(|e| e.to_string())?,
+                        )
+                        .build(),
+                )
+                .build()
+                .map_err(|e| e.to_string())?,
+        )
+        .send()
+        .await
+        .map_err(|e| format!("encrypting {bucket}: {}", errors::describe(&e)))?;
+    c.s3.put_bucket_ownership_controls()
+        .bucket(bucket)
+        .ownership_controls(
+            OwnershipControls::builder()
+                .rules(
+                    OwnershipControlsRule::builder()
+                        .object_ownership(ObjectOwnership::BucketOwnerEnforced)
+                        .build()
+                        .map_err(|e| e.to_string())?,
+                )
+                .build()
+                .map_err(|e| e.to_string())?,
+        )
+        .send()
+        .await
+        .map_err(|e| format!("setting ownership of {bucket}: {}", errors::describe(&e)))?;
+    let tagging = Tagging::builder()
+        .tag_set(
+            Tag::builder()
+                .key(tags::MANAGED)
+                .value("true")
+                .build()
+                .map_err(|e| e.to_string())?,
+        )
+        .tag_set(
+            Tag::builder()
+                .key(tags::VERSION)
+                .value(version)
+                .build()
+                .map_err(|e| e.to_string())?,
+        )
+        .build()
+        .map_err(|e| e.to_string())?;
+    c.s3.put_bucket_tagging()
+        .bucket(bucket)
+        .tagging(tagging)
+        .send()
+        .await
+        .map_err(|e| format!("tagging {bucket}: {}", errors::describe(&e)))?;
+    Ok(())
+}
+
+async fn ensure_security_group(c: &RegionClients) -> Result<String, String> {
+    let found = c
+        .ec2
+        .describe_security_groups()
+        .filters(
+            Filter::builder()
+                .name("group-name")
+                .values(SECURITY_GROUP)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "looking up security group {SECURITY_GROUP}: {}",
+                errors::describe(&e)
+            )
+        })?;
+    if let Some(id) = found.security_groups().first().and_then(|g| g.group_id()) {
+        return Ok(id.to_string());
+    }
+    let created = c
+        .ec2
+        .create_security_group()
+        .group_name(SECURITY_GROUP)
+        .description("amipub build instances: no inbound access")
+        .tag_specifications(
+            TagSpecification::builder()
+                .resource_type(ResourceType::SecurityGroup)
+                .tags(
+                    aws_sdk_ec2::types::Tag::builder()
+                        .key(tags::MANAGED)
+                        .value("true")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "creating security group {SECURITY_GROUP}: {}",
+                errors::describe(&e)
+            )
+        })?;
+    created
+        .group_id()
+        .map(str::to_string)
+        .ok_or_else(|| "CreateSecurityGroup returned no group ID".to_string())
+}
+
+/// Uploads `body` to `bucket/key`.
+pub async fn put(c: &RegionClients, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), String> {
+    c.s3.put_object()
+        .bucket(bucket)
+        .key(key)
+        .body(ByteStream::from(body))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("uploading s3://{bucket}/{key}: {}", errors::describe(&e)))
+}
+
+/// Reads `bucket/key`; `Ok(None)` when it does not exist.
+pub async fn get(c: &RegionClients, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, String> {
+    match c.s3.get_object().bucket(bucket).key(key).send().await {
+        Ok(o) => o
+            .body
+            .collect()
+            .await
+            .map(|b| Some(b.into_bytes().to_vec()))
+            .map_err(|e| format!("reading s3://{bucket}/{key}: {e}")),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
+        Err(e) => Err(format!(
+            "reading s3://{bucket}/{key}: {}",
+            errors::describe(&e)
+        )),
+    }
+}
+
+/// A presigned GET (`put == false`) or PUT of `bucket/key`, valid for `expires`.
+pub async fn presign(
+    c: &RegionClients,
+    bucket: &str,
+    key: &str,
+    put: bool,
+    expires: Duration,
+) -> Result<String, String> {
+    let cfg = PresigningConfig::expires_in(expires).map_err(|e| e.to_string())?;
+    let fail = |e: &(dyn std::error::Error + 'static)| {
+        format!("presigning s3://{bucket}/{key}: {}", errors::short(e))
+    };
+    if put {
+        let r =
+            c.s3.put_object()
+                .bucket(bucket)
+                .key(key)
+                .presigned(cfg)
+                .await;
+        r.map(|r| r.uri().to_string()).map_err(|e| fail(&e))
+    } else {
+        let r =
+            c.s3.get_object()
+                .bucket(bucket)
+                .key(key)
+                .presigned(cfg)
+                .await;
+        r.map(|r| r.uri().to_string()).map_err(|e| fail(&e))
+    }
+}
+
+/// Deletes every object under `prefix` (listing first, so that partial uploads go too);
+/// returns how many were deleted.
+pub async fn delete_prefix(c: &RegionClients, bucket: &str, prefix: &str) -> Result<usize, String> {
+    let mut deleted = 0;
+    let mut token = None;
+    loop {
+        let page =
+            c.s3.list_objects_v2()
+                .bucket(bucket)
+                .prefix(prefix)
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| format!("listing s3://{bucket}/{prefix}: {}", errors::describe(&e)))?;
+        let keys: Vec<String> = page
+            .contents()
+            .iter()
+            .filter_map(|o| o.key())
+            .map(str::to_string)
+            .collect();
+        if !keys.is_empty() {
+            delete_keys(c, bucket, &keys).await?;
+            deleted += keys.len();
+        }
+        match page.next_continuation_token() {
+            Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
+            _ => return Ok(deleted),
+        }
+    }
+}
+
+/// Deletes `keys` from `bucket` in one request (S3 takes up to 1000).
+pub async fn delete_keys(c: &RegionClients, bucket: &str, keys: &[String]) -> Result<(), String> {
+    for chunk in keys.chunks(1000) {
+        let objects = chunk
+            .iter()
+            .map(|k| {
+                ObjectIdentifier::builder()
+                    .key(k)
+                    .build()
+                    .map_err(|e| e.to_string())
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let delete = Delete::builder()
+            .set_objects(Some(objects))
+            .quiet(true)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let out =
+            c.s3.delete_objects()
+                .bucket(bucket)
+                .delete(delete)
+                .send()
+                .await
+                .map_err(|e| format!("deleting from s3://{bucket}: {}", errors::describe(&e)))?;
+        if let Some(err) = out.errors().first() {
+            return Err(format!(
+                "deleting s3://{bucket}/{}: {}",
+                err.key().unwrap_or("?"),
+                err.message().unwrap_or("?")
+            ));
+        }
+    }
+    Ok(())
+}

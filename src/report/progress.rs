@@ -1,0 +1,111 @@
+//! Progress bars on a terminal: one line per running build (name, step, elapsed), an overall
+//! bar, and finished builds printed above the bars.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
+use super::{Reporter, text};
+use crate::events::{Event, Outcome, Stamped};
+
+/// indicatif bars.
+pub struct Progress {
+    multi: MultiProgress,
+    overall: ProgressBar,
+    bars: HashMap<String, ProgressBar>,
+}
+
+impl Progress {
+    /// Bars for a run of `total` builds.
+    pub fn new(total: usize) -> Self {
+        let multi = MultiProgress::new();
+        let overall = multi.add(ProgressBar::new(total as u64));
+        overall.set_style(
+            ProgressStyle::with_template(
+                "[{elapsed_precise}] {bar:40.cyan/blue} {pos}/{len} builds {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        overall.enable_steady_tick(Duration::from_millis(250));
+        Progress {
+            multi,
+            overall,
+            bars: HashMap::new(),
+        }
+    }
+
+    fn bar(&mut self, build: &str) -> &ProgressBar {
+        if !self.bars.contains_key(build) {
+            let bar = self
+                .multi
+                .insert_before(&self.overall, ProgressBar::new_spinner());
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {prefix:28} {elapsed:>4} {wide_msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.set_prefix(build.to_string());
+            bar.enable_steady_tick(Duration::from_millis(250));
+            self.bars.insert(build.to_string(), bar);
+        }
+        &self.bars[build]
+    }
+}
+
+impl Reporter for Progress {
+    fn event(&mut self, e: &Stamped) {
+        match &e.event {
+            Event::BuildStarted { build, .. } => {
+                self.bar(build);
+            }
+            Event::StepStarted { build, step } => self.bar(build).set_message(step.describe()),
+            Event::Note { build, message } => self.bar(build).set_message(message.clone()),
+            Event::BuildFinished {
+                build,
+                outcome,
+                duration,
+            } => {
+                if let Some(bar) = self.bars.remove(build) {
+                    bar.finish_and_clear();
+                }
+                let line = match outcome {
+                    Outcome::Published { artifact } => format!(
+                        "✔ {build}: {} {}in {}",
+                        artifact.ami_id,
+                        if artifact.reused {
+                            "(already published) "
+                        } else {
+                            ""
+                        },
+                        text::secs(*duration)
+                    ),
+                    Outcome::Failed { error, .. } => format!("✘ {build}: {error}"),
+                    Outcome::Cancelled => format!("- {build}: cancelled"),
+                };
+                let _ = self.multi.println(line);
+                self.overall.inc(1);
+            }
+            other => {
+                // Failures, cleanups and warnings are worth keeping on screen.
+                if matches!(
+                    other,
+                    Event::BuildFailed { .. } | Event::CleanedUp { .. } | Event::Warning { .. }
+                ) && let Some((b, msg)) = text::line(other)
+                {
+                    let _ = self.multi.println(if b.is_empty() {
+                        msg
+                    } else {
+                        format!("  {b}: {msg}")
+                    });
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        for (_, bar) in self.bars.drain() {
+            bar.finish_and_clear();
+        }
+        self.overall.finish_and_clear();
+    }
+}

@@ -1,0 +1,61 @@
+//! The words for each event, shared by every reporter.
+
+use crate::events::{Event, Outcome};
+
+/// What to say about `e`, if anything: (build or empty, message).
+pub fn line(e: &Event) -> Option<(String, String)> {
+    let b = e.build().unwrap_or_default().to_string();
+    let msg = match e {
+        Event::RunStarted { run_id, builds } => format!("run {run_id}: {} build(s)", builds.len()),
+        Event::BuildStarted { region, .. } => format!("starting in {region}"),
+        Event::StepStarted { step, .. } => step.describe().to_string(),
+        Event::Note { message, .. } => message.clone(),
+        Event::Warning { region, message } => format!("warning: {region}: {message}"),
+        Event::LogSaved { path, .. } => format!("log saved to {path}"),
+        Event::Artifact(a) if a.reused => format!(
+            "already published as {} (run {}); recorded",
+            a.ami_id, a.run_id
+        ),
+        Event::Artifact(a) => format!("published {} in {}", a.ami_id, a.region),
+        Event::BuildFailed {
+            step,
+            error,
+            log_tail,
+            ..
+        } => {
+            let mut s = format!("FAILED while {}: {error}", step.describe());
+            if !log_tail.is_empty() {
+                s.push_str("\n    end of the provisioning log:");
+                for l in log_tail {
+                    s.push_str("\n    | ");
+                    s.push_str(l);
+                }
+            }
+            s
+        }
+        Event::CleanedUp { removed, left, .. } => {
+            let mut s = if removed.is_empty() {
+                "nothing to clean up".to_string()
+            } else {
+                format!("cleaned up: {}", removed.join(", "))
+            };
+            if !left.is_empty() {
+                s.push_str(&format!("; LEFT BEHIND: {}", left.join("; ")));
+            }
+            s
+        }
+        Event::BuildFinished {
+            outcome, duration, ..
+        } => match outcome {
+            Outcome::Published { .. } => return None,
+            Outcome::Failed { .. } => format!("failed after {}", secs(*duration)),
+            Outcome::Cancelled => "cancelled".to_string(),
+        },
+    };
+    Some((b, msg))
+}
+
+/// `12s`, `3m 4s`.
+pub fn secs(d: std::time::Duration) -> String {
+    humantime::format_duration(std::time::Duration::from_secs(d.as_secs())).to_string()
+}
