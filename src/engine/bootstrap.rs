@@ -78,9 +78,12 @@ echo "amipub: bootstrap of $AMIPUB_BUILD_NAME started $(date -u +%FT%TZ)" >"$log
 if curl -fsS --retry 10 --retry-delay 3 --retry-connrefused -o "$work/provision.sh" "$script_url" >>"$log" 2>&1; then
   bash "$work/provision.sh" >>"$log" 2>&1 </dev/null &
   pid=$!
+  # The first upload comes early, so that even a build that hangs at once shows something.
+  n=0
   while kill -0 "$pid" 2>/dev/null; do
-    for _ in $(seq @INTERVAL@); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
-    put "$log" "$log_url"
+    sleep 1
+    n=$((n + 1))
+    if [ "$n" -eq 2 ] || [ $((n % @INTERVAL@)) -eq 0 ]; then put "$log" "$log_url"; fi
   done
   wait "$pid"
   status=$?

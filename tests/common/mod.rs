@@ -2,6 +2,8 @@
 //! the amipub binary run in it.
 #![allow(dead_code)]
 
+pub mod emulator;
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;

@@ -1,0 +1,136 @@
+//! The local AWS the tests publish to: `support/emulator.py` (moto's server plus the instance
+//! simulator that plays the VMs moto does not run, and optionally the counting and
+//! fault-injecting proxy). One emulator per test, so tests share no state.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use super::root;
+
+/// A running emulator; stopped on drop.
+pub struct Emulator {
+    child: Child,
+    /// What amipub is pointed at (`--endpoint-url`).
+    pub endpoint: String,
+    /// The emulator's scratch directory (instance consoles, control.json).
+    pub work: PathBuf,
+}
+
+/// How to start it.
+#[derive(Default)]
+pub struct Options {
+    /// Seconds the simulated provisioning takes.
+    pub provision_seconds: f64,
+    /// Put the counting proxy in front.
+    pub proxy: bool,
+    /// With the proxy: answer every Nth EC2 request of amipub with RequestLimitExceeded.
+    pub throttle_every: u32,
+}
+
+impl Emulator {
+    /// Starts an emulator preloaded with the source AMIs of the project's regions.yaml.
+    pub fn start(opts: Options) -> Emulator {
+        let python = root().join(".venv/bin/python");
+        assert!(
+            python.exists(),
+            "the emulator is not installed: run scripts/setup-emulator.sh (scripts/test does)"
+        );
+        let mut cmd = Command::new(python);
+        cmd.arg(root().join("support/emulator.py"))
+            .arg("--regions-file")
+            .arg(root().join("regions.yaml"))
+            .arg("--provision-seconds")
+            .arg(opts.provision_seconds.max(0.0).to_string())
+            .arg("--poll")
+            .arg("0.1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        if opts.proxy {
+            cmd.arg("--proxy");
+        }
+        if opts.throttle_every > 0 {
+            cmd.arg("--throttle-every")
+                .arg(opts.throttle_every.to_string());
+        }
+        let mut child = cmd.spawn().expect("start support/emulator.py");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .expect("emulator's ready line");
+        let ready: serde_json::Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("emulator did not start ({e}): {line:?}"));
+        Emulator {
+            child,
+            endpoint: ready["endpoint"].as_str().unwrap().to_string(),
+            work: PathBuf::from(ready["work"].as_str().unwrap()),
+        }
+    }
+
+    /// Tells the instance simulator what the next bootstraps do, e.g.
+    /// `{"fail": ["us-east-1-1404-hvm"]}`.
+    pub fn control(&self, json: serde_json::Value) {
+        std::fs::write(self.work.join("control.json"), json.to_string()).unwrap();
+    }
+
+    /// The proxy's request counts: "client service:Operation" -> n.
+    pub fn stats(&self) -> serde_json::Map<String, serde_json::Value> {
+        let out = Command::new("curl")
+            .args(["-fsS", &format!("{}/_amipub/stats", self.endpoint)])
+            .output()
+            .expect("curl");
+        serde_json::from_slice(&out.stdout).expect("stats JSON")
+    }
+
+    /// SDK clients for `region`, to check results through the API.
+    pub async fn clients(&self, region: &str) -> (aws_sdk_ec2::Client, aws_sdk_s3::Client) {
+        let cfg = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_types::region::Region::new(region.to_string()))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "testing", "testing", None, None, "tests",
+            ))
+            .load()
+            .await;
+        let s3 = aws_sdk_s3::config::Builder::from(&cfg)
+            .force_path_style(true)
+            .build();
+        (
+            aws_sdk_ec2::Client::new(&cfg),
+            aws_sdk_s3::Client::from_conf(s3),
+        )
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.work);
+    }
+}
+
+/// Environment for amipub runs against the emulator: test credentials, and nothing from the
+/// machine's own AWS configuration.
+pub fn aws_env(cmd: &mut assert_cmd::Command) {
+    cmd.env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+}
+
+/// Polls `f` every 100 ms for up to `limit`; true once it holds.
+pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    f()
+}

@@ -1,0 +1,730 @@
+//! `amipub publish` against the emulator: the real binary, real flags and files, results
+//! checked through the EC2 and S3 APIs.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use aws_sdk_ec2::types::Filter;
+use common::emulator::{Emulator, Options, aws_env, eventually};
+use common::{Scratch, run_expect};
+
+const EBS: &str = "configs/test-ebs.yaml";
+
+fn publish(s: &Scratch, emu: &Emulator, args: &[&str]) -> assert_cmd::Command {
+    let mut cmd = s.amipub();
+    aws_env(&mut cmd);
+    cmd.args([
+        "publish",
+        "--endpoint-url",
+        &emu.endpoint,
+        "--poll-interval",
+        "100ms",
+    ])
+    .args(args);
+    cmd
+}
+
+/// Every AMI amipub made in `region`, by build name.
+async fn amipub_images(emu: &Emulator, region: &str) -> Vec<aws_sdk_ec2::types::Image> {
+    let (ec2, _) = emu.clients(region).await;
+    ec2.describe_images()
+        .owners("self")
+        .filters(
+            Filter::builder()
+                .name("tag:amipub:managed")
+                .values("true")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .images()
+        .to_vec()
+}
+
+fn tag(img: &aws_sdk_ec2::types::Image, key: &str) -> Option<String> {
+    img.tags()
+        .iter()
+        .find(|t| t.key() == Some(key))
+        .and_then(|t| t.value())
+        .map(str::to_string)
+}
+
+/// Instances amipub launched that are not terminated.
+async fn live_instances(emu: &Emulator, region: &str) -> Vec<String> {
+    let (ec2, _) = emu.clients(region).await;
+    ec2.describe_instances()
+        .filters(
+            Filter::builder()
+                .name("tag-key")
+                .values("amipub:run-id")
+                .build(),
+        )
+        .filters(
+            Filter::builder()
+                .name("instance-state-name")
+                .values("pending")
+                .values("running")
+                .values("stopping")
+                .values("stopped")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter_map(|i| i.instance_id().map(str::to_string))
+        .collect()
+}
+
+/// Objects in `bucket` (none when it does not exist).
+async fn objects(emu: &Emulator, region: &str, bucket: &str) -> Vec<String> {
+    let (_, s3) = emu.clients(region).await;
+    match s3.list_objects_v2().bucket(bucket).send().await {
+        Ok(o) => o
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_string))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Snapshots amipub tagged in `region`.
+async fn amipub_snapshots(emu: &Emulator, region: &str) -> Vec<String> {
+    let (ec2, _) = emu.clients(region).await;
+    ec2.describe_snapshots()
+        .owner_ids("self")
+        .filters(
+            Filter::builder()
+                .name("tag:amipub:managed")
+                .values("true")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .snapshots()
+        .iter()
+        .filter_map(|s| s.snapshot_id().map(str::to_string))
+        .collect()
+}
+
+async fn launch_permissions(emu: &Emulator, region: &str, ami: &str) -> BTreeSet<String> {
+    let (ec2, _) = emu.clients(region).await;
+    ec2.describe_image_attribute()
+        .image_id(ami)
+        .attribute(aws_sdk_ec2::types::ImageAttributeName::LaunchPermission)
+        .send()
+        .await
+        .unwrap()
+        .launch_permissions()
+        .iter()
+        .map(|p| {
+            p.group()
+                .map(|g| format!("group:{}", g.as_str()))
+                .or_else(|| p.user_id().map(|u| format!("account:{u}")))
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+fn ami_ids(s: &Scratch) -> serde_json::Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(s.path("ami_ids.json")).expect("ami_ids.json written"),
+    )
+    .unwrap()
+}
+
+fn count_entries(v: &serde_json::Value) -> usize {
+    v.as_object()
+        .unwrap()
+        .values()
+        .map(|l| l.as_array().unwrap().len())
+        .sum()
+}
+
+#[tokio::test]
+async fn one_build_end_to_end() {
+    let emu = Emulator::start(Options {
+        provision_seconds: 0.2,
+        ..Options::default()
+    });
+    let s = Scratch::new();
+    let (out, _) = run_expect(
+        &mut publish(&s, &emu, &["--config", EBS, "--only", "us-east-1-1404-pv"]),
+        0,
+    );
+    assert!(out.contains("1 AMI published, 0 failed"), "{out}");
+
+    let images = amipub_images(&emu, "us-east-1").await;
+    assert_eq!(images.len(), 1);
+    let img = &images[0];
+    assert_eq!(img.name(), Some("ComboAMI test 2.6.2-1404-pv"));
+    assert_eq!(img.description(), Some("ComboAMI test build (private)"));
+    assert_eq!(
+        tag(img, "amipub:build").as_deref(),
+        Some("us-east-1-1404-pv")
+    );
+    assert_eq!(tag(img, "amipub:version").as_deref(), Some("2.6.2"));
+    assert_eq!(tag(img, "Project").as_deref(), Some("ComboAMI"));
+    assert!(
+        launch_permissions(&emu, "us-east-1", img.image_id().unwrap())
+            .await
+            .is_empty(),
+        "private"
+    );
+    assert_eq!(
+        amipub_snapshots(&emu, "us-east-1").await.len(),
+        1,
+        "the AMI's snapshot is tagged"
+    );
+    assert!(
+        live_instances(&emu, "us-east-1").await.is_empty(),
+        "the build instance is terminated"
+    );
+    assert!(
+        objects(&emu, "us-east-1", "comboami-test-2-6-2-us-east-1")
+            .await
+            .is_empty(),
+        "staged files are removed"
+    );
+
+    let ids = ami_ids(&s);
+    assert_eq!(ids["us-east-1"][0]["id"], img.image_id().unwrap());
+    assert_eq!(ids["us-east-1"][0]["Release"], "14.04");
+    assert_eq!(ids["us-east-1"][0]["virtualization type"], "paravirtual");
+    assert_eq!(ids["us-east-1"][0]["Distributor ID"], "Ubuntu");
+
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(s.path("amipub-manifest.json")).unwrap())
+            .unwrap();
+    let m = &manifest["builds"]["us-east-1-1404-pv"];
+    assert_eq!(m["ami_id"], img.image_id().unwrap());
+    assert_eq!(m["source_ami"], "ami-c51df2ae");
+    assert_eq!(m["snapshot_ids"].as_array().unwrap().len(), 1);
+
+    // The bootstrap ran the provisioning script's stand-in with the build's environment, and
+    // its full log was kept on disk.
+    let runs: Vec<_> = std::fs::read_dir(s.path(".amipub/runs")).unwrap().collect();
+    assert_eq!(runs.len(), 1);
+    let run = runs[0].as_ref().unwrap().path();
+    let log = std::fs::read_to_string(run.join("logs/us-east-1-1404-pv.log")).unwrap();
+    assert!(log.contains("PACKER_BUILD_NAME=us-east-1-1404-pv"), "{log}");
+    assert!(log.contains("COMBOAMI_BRANCH=2.6"), "{log}");
+    assert!(log.contains("provisioning exited with status 0"), "{log}");
+    let events = std::fs::read_to_string(run.join("events.ndjson")).unwrap();
+    assert!(
+        events
+            .lines()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+    );
+    assert!(events.contains("\"type\":\"artifact\""));
+}
+
+#[tokio::test]
+async fn official_matrix_as_public_ebs_builds() {
+    let emu = Emulator::start(Options {
+        provision_seconds: 0.5,
+        ..Options::default()
+    });
+    let s = Scratch::new();
+    s.edit(
+        "configs/official.yaml",
+        "backing: instance-store",
+        "backing: ebs",
+    );
+    let (out, _) = run_expect(&mut publish(&s, &emu, &["--all-regions"]), 0);
+    assert!(out.contains("32 AMIs published, 0 failed"), "{out}");
+
+    let ids = ami_ids(&s);
+    assert_eq!(count_entries(&ids), 32);
+    let regions = [
+        "ap-northeast-1",
+        "ap-southeast-1",
+        "ap-southeast-2",
+        "eu-west-1",
+        "sa-east-1",
+        "us-east-1",
+        "us-west-1",
+        "us-west-2",
+    ];
+    for region in regions {
+        let images = amipub_images(&emu, region).await;
+        assert_eq!(images.len(), 4, "{region}");
+        let listed: BTreeSet<&str> = ids[region]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap())
+            .collect();
+        for img in &images {
+            let id = img.image_id().unwrap();
+            assert!(listed.contains(id), "{id} in ami_ids.json");
+            assert!(
+                img.name()
+                    .unwrap()
+                    .starts_with("DataStax Auto-Clustering AMI 2.6.2-")
+            );
+            assert_eq!(tag(img, "amipub:version").as_deref(), Some("2.6.2"));
+            assert!(tag(img, "amipub:build").unwrap().starts_with(region));
+            assert_eq!(
+                launch_permissions(&emu, region, id).await,
+                BTreeSet::from(["group:all".to_string()])
+            );
+        }
+        assert!(
+            live_instances(&emu, region).await.is_empty(),
+            "{region}: no instance left"
+        );
+        assert!(
+            objects(&emu, region, &format!("comboami-2-6-2-{region}"))
+                .await
+                .is_empty(),
+            "{region}: nothing staged left"
+        );
+    }
+    // The legacy shape, consistently: Release dotted, full virtualization names.
+    for entries in ids.as_object().unwrap().values() {
+        let e: Vec<_> = entries
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["Release"].as_str().unwrap(),
+                    e["virtualization type"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            e,
+            [
+                ("12.04", "paravirtual"),
+                ("12.04", "hvm"),
+                ("14.04", "paravirtual"),
+                ("14.04", "hvm")
+            ]
+        );
+    }
+}
+
+#[tokio::test]
+async fn only_one_build_leaves_other_entries_untouched() {
+    let emu = Emulator::start(Options {
+        provision_seconds: 0.2,
+        ..Options::default()
+    });
+    let s = Scratch::new();
+    let before = include_str!("data/ami_ids.excerpt.json");
+    s.write("ami_ids.json", before);
+    run_expect(
+        &mut publish(&s, &emu, &["--config", EBS, "--only", "us-east-1-1404-pv"]),
+        0,
+    );
+    let after = ami_ids(&s);
+    let before: serde_json::Value = serde_json::from_str(before).unwrap();
+    let new_id = amipub_images(&emu, "us-east-1").await[0]
+        .image_id()
+        .unwrap()
+        .to_string();
+    assert_eq!(after["us-east-1"][2]["id"], new_id.as_str());
+    assert_eq!(after["us-east-1"][2]["Release"], "14.04");
+    for i in [0, 1, 3] {
+        assert_eq!(
+            after["us-east-1"][i], before["us-east-1"][i],
+            "entry {i} kept"
+        );
+    }
+    // sa-east-1's entries are kept, with the legacy "pv" written consistently as "paravirtual".
+    assert_eq!(after["sa-east-1"][0]["id"], before["sa-east-1"][0]["id"]);
+    assert_eq!(after["sa-east-1"][0]["virtualization type"], "paravirtual");
+    assert_eq!(count_entries(&after), 8);
+}
+
+/// The order builds started and finished in, from the run's events.
+fn event_order(s: &Scratch) -> Vec<(String, String)> {
+    let runs: Vec<_> = std::fs::read_dir(s.path(".amipub/runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let text = std::fs::read_to_string(runs[0].join("events.ndjson")).unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["type"] == "build-started" || v["type"] == "build-finished")
+        .map(|v| {
+            (
+                v["type"].as_str().unwrap().to_string(),
+                v["build"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn serial_mode_runs_one_build_at_a_time_in_plan_order() {
+    let emu = Emulator::start(Options {
+        provision_seconds: 0.2,
+        ..Options::default()
+    });
+    let s = Scratch::new();
+    run_expect(
+        &mut publish(&s, &emu, &["--config", EBS, "--parallel=false"]),
+        0,
+    );
+    let order = event_order(&s);
+    let names = [
+        "us-east-1-1204-pv",
+        "us-east-1-1204-hvm",
+        "us-east-1-1404-pv",
+        "us-east-1-1404-hvm",
+    ];
+    let expected: Vec<(String, String)> = names
+        .iter()
+        .flat_map(|n| {
+            [
+                ("build-started".to_string(), n.to_string()),
+                ("build-finished".to_string(), n.to_string()),
+            ]
+        })
+        .collect();
+    assert_eq!(order, expected);
+}
+
+#[tokio::test]
+async fn a_failing_build_leaves_nothing_behind_and_a_rerun_finishes_the_job() {
+    let emu = Emulator::start(Options {
+        provision_seconds: 0.2,
+        ..Options::default()
+    });
+    emu.control(serde_json::json!({"provision_seconds": 0.2, "fail": ["us-east-1-1404-hvm"]}));
+    let s = Scratch::new();
+    let (out, err) = run_expect(&mut publish(&s, &emu, &["--config", EBS]), 1);
+    assert!(out.contains("3 AMIs published, 1 failed"), "{out}");
+    assert!(
+        out.contains("the provisioning script exited with status 3"),
+        "{out}"
+    );
+    assert!(
+        out.contains("| instance-sim: provisioning failed"),
+        "the end of the log is shown: {out}"
+    );
+    assert!(
+        err.contains("1 of 4 build(s) failed; run the same command again"),
+        "{err}"
+    );
+
+    let images = amipub_images(&emu, "us-east-1").await;
+    assert_eq!(images.len(), 3);
+    assert!(
+        images
+            .iter()
+            .all(|i| tag(i, "amipub:build").as_deref() != Some("us-east-1-1404-hvm"))
+    );
+    assert_eq!(
+        amipub_snapshots(&emu, "us-east-1").await.len(),
+        3,
+        "no snapshot of the failed build"
+    );
+    assert!(live_instances(&emu, "us-east-1").await.is_empty());
+    assert!(
+        objects(&emu, "us-east-1", "comboami-test-2-6-2-us-east-1")
+            .await
+            .is_empty()
+    );
+    assert_eq!(count_entries(&ami_ids(&s)), 3);
+
+    emu.control(serde_json::json!({"provision_seconds": 0.2}));
+    let (out, _) = run_expect(&mut publish(&s, &emu, &["--config", EBS]), 0);
+    assert_eq!(out.matches("(already published)").count(), 3, "{out}");
+    assert!(out.contains("4 AMIs published, 0 failed"), "{out}");
+    assert_eq!(
+        amipub_images(&emu, "us-east-1").await.len(),
+        4,
+        "only the missing build was made"
+    );
+    assert_eq!(count_entries(&ami_ids(&s)), 4);
+}
+
+#[tokio::test]
+async fn a_build_that_hangs_times_out_and_is_cleaned_up() {
+    let emu = Emulator::start(Options {
+        provision_seconds: 0.2,
+        ..Options::default()
+    });
+    emu.control(serde_json::json!({"provision_seconds": 0.2, "hang": ["us-east-1-1204-pv"]}));
+    let s = Scratch::new();
+    s.edit(EBS, "  provision: 30m", "  provision: 3s");
+    let (out, _) = run_expect(
+        &mut publish(&s, &emu, &["--config", EBS, "--only", "us-east-1-1204-*"]),
+        1,
+    );
+    assert!(
+        out.contains("provisioning did not finish within 3s"),
+        "{out}"
+    );
+    assert!(out.contains("1 AMI published, 1 failed"), "{out}");
+    assert!(
+        out.contains("instance-sim: hanging"),
+        "the partial log is shown: {out}"
+    );
+    assert_eq!(amipub_images(&emu, "us-east-1").await.len(), 1);
+    assert!(
+        live_instances(&emu, "us-east-1").await.is_empty(),
+        "the hung instance is terminated"
+    );
+    assert!(
+        objects(&emu, "us-east-1", "comboami-test-2-6-2-us-east-1")
+            .await
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_cleans_up_every_build_in_flight() {
+    let emu = Emulator::start(Options {
+        provision_seconds: 60.0,
+        ..Options::default()
+    });
+    let s = Scratch::new();
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("amipub"))
+        .current_dir(s.dir.path())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .args([
+            "publish",
+            "--config",
+            EBS,
+            "--endpoint-url",
+            &emu.endpoint,
+            "--poll-interval",
+            "100ms",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let rt = tokio::runtime::Handle::current();
+    let launched = tokio::task::block_in_place(|| {
+        eventually(Duration::from_secs(30), || {
+            rt.block_on(live_instances(&emu, "us-east-1")).len() == 4
+        })
+    });
+    assert!(launched, "four instances launched");
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = tokio::task::block_in_place(|| child.wait_with_output()).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("cleaning up the builds in flight"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("4 build(s) cancelled and cleaned up"),
+        "{stderr}"
+    );
+    assert!(live_instances(&emu, "us-east-1").await.is_empty());
+    assert!(amipub_images(&emu, "us-east-1").await.is_empty());
+    assert!(
+        objects(&emu, "us-east-1", "comboami-test-2-6-2-us-east-1")
+            .await
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn machine_readable_lines_end_with_packer_artifact_lines() {
+    let emu = Emulator::start(Options {
+        provision_seconds: 0.2,
+        ..Options::default()
+    });
+    let s = Scratch::new();
+    let (out, _) = run_expect(
+        &mut publish(&s, &emu, &["--config", EBS, "--machine-readable"]),
+        0,
+    );
+    let ids = ami_ids(&s);
+    for line in out.lines() {
+        let fields: Vec<&str> = line.splitn(3, ',').collect();
+        assert_eq!(fields.len(), 3, "timestamp,target,type...: {line}");
+        assert!(fields[0].parse::<u64>().is_ok(), "{line}");
+    }
+    for e in ids["us-east-1"].as_array().unwrap() {
+        let id = e["id"].as_str().unwrap();
+        let line = out
+            .lines()
+            .find(|l| l.ends_with(&format!(",artifact,0,id,us-east-1:{id}")))
+            .unwrap_or_else(|| panic!("no artifact line for {id}:\n{out}"));
+        assert!(
+            line.split(',').nth(1).unwrap().starts_with("us-east-1-1"),
+            "{line}"
+        );
+    }
+    assert_eq!(out.matches(",artifact-count,1").count(), 4);
+    assert!(
+        !out.contains("BUILD "),
+        "no table in machine-readable output"
+    );
+}
+
+#[tokio::test]
+async fn preflight_refuses_a_missing_source_ami_and_launches_nothing() {
+    let emu = Emulator::start(Options::default());
+    let s = Scratch::new();
+    s.edit("regions.yaml", "ami-c51df2ae", "ami-0000dead");
+    let (_, err) = run_expect(&mut publish(&s, &emu, &["--config", EBS]), 3);
+    assert!(
+        err.contains("us-east-1-1404-pv: source AMI ami-0000dead does not exist in us-east-1"),
+        "{err}"
+    );
+    assert!(err.contains("nothing was launched"), "{err}");
+    assert!(live_instances(&emu, "us-east-1").await.is_empty());
+    assert!(!s.path("ami_ids.json").exists());
+}
+
+#[tokio::test]
+async fn preflight_refuses_a_taken_name_and_force_replaces_it() {
+    let emu = Emulator::start(Options {
+        provision_seconds: 0.2,
+        ..Options::default()
+    });
+    let (ec2, _) = emu.clients("us-east-1").await;
+    let squatter = ec2
+        .register_image()
+        .name("ComboAMI test 2.6.2-1404-hvm")
+        .send()
+        .await
+        .unwrap();
+    let squatter = squatter.image_id().unwrap().to_string();
+    let s = Scratch::new();
+    let (_, err) = run_expect(&mut publish(&s, &emu, &["--config", EBS]), 3);
+    assert!(
+        err.contains(&format!(
+            "the AMI name \"ComboAMI test 2.6.2-1404-hvm\" is taken in us-east-1 by {squatter}"
+        )),
+        "{err}"
+    );
+    assert!(
+        live_instances(&emu, "us-east-1").await.is_empty(),
+        "nothing launched"
+    );
+
+    let (out, _) = run_expect(
+        &mut publish(
+            &s,
+            &emu,
+            &["--config", EBS, "--force", "--only", "*-1404-hvm"],
+        ),
+        0,
+    );
+    assert!(
+        out.contains(&format!("--force will deregister {squatter}")),
+        "{out}"
+    );
+    let images = amipub_images(&emu, "us-east-1").await;
+    assert_eq!(images.len(), 1);
+    let gone = ec2
+        .describe_images()
+        .filters(Filter::builder().name("image-id").values(&squatter).build())
+        .send()
+        .await
+        .unwrap();
+    assert!(gone.images().is_empty(), "{squatter} was deregistered");
+}
+
+#[tokio::test]
+async fn dry_run_prints_plan_and_preflight_and_launches_nothing() {
+    let emu = Emulator::start(Options::default());
+    let s = Scratch::new();
+    let (out, _) = run_expect(&mut publish(&s, &emu, &["--config", EBS, "--dry-run"]), 0);
+    assert!(out.contains("4 builds in 1 region"), "{out}");
+    assert!(
+        out.contains("preflight: 1 region(s) checked for 4 build(s): ok"),
+        "{out}"
+    );
+    assert!(
+        out.contains("bucket comboami-test-2-6-2-us-east-1 will be created"),
+        "{out}"
+    );
+    assert!(out.contains("dry run: nothing was launched."), "{out}");
+    assert!(live_instances(&emu, "us-east-1").await.is_empty());
+    assert!(!s.path("ami_ids.json").exists());
+    let (_, s3) = emu.clients("us-east-1").await;
+    assert!(
+        s3.head_bucket()
+            .bucket("comboami-test-2-6-2-us-east-1")
+            .send()
+            .await
+            .is_err(),
+        "no bucket made"
+    );
+}
+
+#[tokio::test]
+async fn throttling_is_retried() {
+    let emu = Emulator::start(Options {
+        provision_seconds: 0.2,
+        proxy: true,
+        throttle_every: 4,
+    });
+    let s = Scratch::new();
+    let (out, _) = run_expect(&mut publish(&s, &emu, &["--config", EBS]), 0);
+    assert!(out.contains("4 AMIs published, 0 failed"), "{out}");
+    let stats = emu.stats();
+    let ec2_calls: u64 = stats
+        .iter()
+        .filter(|(k, _)| k.starts_with("amipub ec2:"))
+        .map(|(_, v)| v.as_u64().unwrap())
+        .sum();
+    assert!(
+        ec2_calls >= 20,
+        "every 4th of {ec2_calls} EC2 calls was throttled and retried: {stats:?}"
+    );
+}
+
+#[test]
+fn the_staging_bucket_is_private_and_encrypted() {
+    let emu = Emulator::start(Options {
+        provision_seconds: 0.2,
+        ..Options::default()
+    });
+    let s = Scratch::new();
+    run_expect(
+        &mut publish(&s, &emu, &["--config", EBS, "--only", "us-east-1-1204-pv"]),
+        0,
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let (_, s3) = emu.clients("us-east-1").await;
+        let b = "comboami-test-2-6-2-us-east-1";
+        let pab = s3.get_public_access_block().bucket(b).send().await.unwrap();
+        let c = pab.public_access_block_configuration().unwrap();
+        assert_eq!(
+            (
+                c.block_public_acls(),
+                c.ignore_public_acls(),
+                c.block_public_policy(),
+                c.restrict_public_buckets()
+            ),
+            (Some(true), Some(true), Some(true), Some(true))
+        );
+        let enc = s3.get_bucket_encryption().bucket(b).send().await.unwrap();
+        let rule = &enc.server_side_encryption_configuration().unwrap().rules()[0];
+        assert_eq!(
+            rule.apply_server_side_encryption_by_default()
+                .unwrap()
+                .sse_algorithm()
+                .as_str(),
+            "AES256"
+        );
+    });
+}
