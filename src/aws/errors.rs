@@ -2,7 +2,6 @@
 //! them, the cause chain otherwise (connection refused, timeout).
 
 use aws_sdk_ec2::error::ProvideErrorMetadata;
-use aws_smithy_types::error::display::DisplayErrorContext;
 
 /// `Code: message` of a service error, or the whole cause chain of any other error.
 pub fn describe<E>(
@@ -31,7 +30,44 @@ where
     e.as_service_error().and_then(|s| s.code())
 }
 
-/// An error and its causes on one line.
+/// An error and its causes on one line, each cause's message once ("dispatch failure: io
+/// error: tcp connect error: Connection refused (os error 111)").
 pub fn short(e: &(dyn std::error::Error + 'static)) -> String {
-    DisplayErrorContext(e).to_string()
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        let msg = err.to_string();
+        if !msg.is_empty() && !parts.iter().any(|p| p.contains(&msg)) {
+            parts.push(msg);
+        }
+        cur = err.source();
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct E(&'static str, Option<Box<E>>);
+    impl std::fmt::Display for E {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl std::error::Error for E {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|e| e as _)
+        }
+    }
+
+    #[test]
+    fn chain_is_joined_without_repeats() {
+        let e = E(
+            "dispatch failure",
+            Some(Box::new(E("io error", Some(Box::new(E("io error", None)))))),
+        );
+        assert_eq!(short(&e), "dispatch failure: io error");
+    }
 }

@@ -42,6 +42,19 @@ pub async fn run(args: PublishArgs) -> Result<(), Error> {
             "--poll-interval must be longer than zero, e.g. 2s".into(),
         ]));
     }
+    if !args.dry_run
+        && let Some(b) = selected
+            .builds
+            .iter()
+            .find(|b| b.backing == crate::config::Backing::InstanceStore)
+    {
+        return Err(Error::Usage(vec![format!(
+            "{} is an instance-store build, and this version of amipub publishes EBS-backed builds only \
+             (instance-store bundling is not built yet); use an EBS profile such as configs/test-ebs.yaml, \
+             or `--dry-run` to check the plan and preflight",
+            b.name
+        )]));
+    }
     let script = std::fs::read(&config.script).map_err(|e| Error::io(&config.script, e))?;
     let manifest_path = Manifest::path_beside(&args.output);
     // Read the outputs now, so that a damaged file stops the run before anything is launched.

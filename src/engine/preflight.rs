@@ -108,6 +108,12 @@ async fn check_region(
         existing_names(c, builds),
         check_buckets(c, region, builds)
     );
+    // When the region cannot be reached at all, every check fails the same way: say it once.
+    if let (Err(e), Err(_), Err(_)) = (&sources, &names, &buckets) {
+        out.problems
+            .push(format!("{region}: cannot reach AWS: {e}"));
+        return out;
+    }
     match sources {
         Ok(p) => out.problems.extend(p),
         Err(e) => out
@@ -246,6 +252,7 @@ async fn check_buckets(
                 }
             }
             Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => missing.push(bucket.to_string()),
+            Err(e) if e.as_service_error().is_none() => return Err(errors::describe(&e)),
             Err(e) => problems.push(format!(
                 "{region}: staging bucket {bucket} is not usable ({}); it may belong to another account: choose another bucket name",
                 errors::describe(&e)

@@ -1,0 +1,117 @@
+//! Bad input to `amipub publish`: each case's message and exit code, from the real binary.
+//! None of these reaches the point of launching anything.
+
+mod common;
+
+use common::emulator::aws_env;
+use common::{Scratch, run_expect};
+
+const EBS: &str = "configs/test-ebs.yaml";
+
+fn publish(s: &Scratch, args: &[&str], code: i32) -> String {
+    let mut cmd = s.amipub();
+    aws_env(&mut cmd);
+    let (_, err) = run_expect(cmd.arg("publish").args(args), code);
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+#[test]
+fn no_credentials_and_no_endpoint_says_how_to_get_either() {
+    let s = Scratch::new();
+    let mut cmd = s.amipub();
+    aws_env(&mut cmd);
+    cmd.env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY");
+    let (_, err) = run_expect(cmd.args(["publish", "--config", EBS]), 3);
+    assert!(err.contains("no AWS credentials found"), "{err}");
+    assert!(err.contains("AWS_PROFILE"), "{err}");
+    assert!(err.contains("--endpoint-url"), "{err}");
+    assert!(err.contains("scripts/demo"), "{err}");
+}
+
+#[test]
+fn debug_without_a_terminal_is_refused() {
+    let s = Scratch::new();
+    let err = publish(&s, &["--config", EBS, "--debug"], 2);
+    assert!(
+        err.contains("--debug and --on-error=ask wait for answers on a terminal"),
+        "{err}"
+    );
+    let err = publish(&s, &["--config", EBS, "--on-error", "ask"], 2);
+    assert!(err.contains("standard input is not one"), "{err}");
+}
+
+#[test]
+fn instance_store_builds_are_refused_until_supported() {
+    let s = Scratch::new();
+    let err = publish(&s, &["--only", "us-east-1-1404-pv"], 2);
+    assert!(
+        err.contains("us-east-1-1404-pv is an instance-store build"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_damaged_ami_ids_json_stops_the_run_before_anything_starts() {
+    let s = Scratch::new();
+    s.write("ami_ids.json", "{\n  \"us-east-1\": [ {\"id\": 5} ]\n}\n");
+    let err = publish(
+        &s,
+        &["--config", EBS, "--endpoint-url", "http://127.0.0.1:9"],
+        2,
+    );
+    assert!(
+        err.contains("ami_ids.json:2: not an ami_ids.json file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_flag_values() {
+    let s = Scratch::new();
+    let err = publish(&s, &["--config", EBS, "--max-parallel", "0"], 2);
+    assert!(
+        err.contains("invalid value '0' for '--max-parallel <N>'"),
+        "{err}"
+    );
+    let err = publish(&s, &["--config", EBS, "--parallel=maybe"], 2);
+    assert!(
+        err.contains("invalid value 'maybe' for '--parallel <BOOL>'"),
+        "{err}"
+    );
+    let err = publish(&s, &["--config", EBS, "--on-error", "explode"], 2);
+    assert!(err.contains("invalid value 'explode'"), "{err}");
+    let err = publish(&s, &["--config", EBS, "--poll-interval", "soon"], 2);
+    assert!(
+        err.contains("invalid value 'soon' for '--poll-interval <DURATION>'"),
+        "{err}"
+    );
+    let err = publish(&s, &["--config", EBS, "--poll-interval", "0s"], 2);
+    assert!(
+        err.contains("--poll-interval must be longer than zero"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_unreachable_endpoint_fails_preflight_with_the_reason() {
+    let s = Scratch::new();
+    let err = publish(
+        &s,
+        &["--config", EBS, "--endpoint-url", "http://127.0.0.1:9"],
+        3,
+    );
+    assert!(
+        err.contains("us-east-1: cannot reach AWS: dispatch failure"),
+        "{err}"
+    );
+    assert!(err.contains("Connection refused"), "{err}");
+    assert!(!err.contains("DispatchFailure {"), "no debug dump: {err}");
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("error: ")).count(),
+        1,
+        "one line for the region: {err}"
+    );
+    assert!(err.contains("nothing was launched"), "{err}");
+}
