@@ -5,12 +5,14 @@ Test and demo support only: nothing here is part of amipub's behaviour. Each pie
 named gap of the emulator:
 
 - moto runs no VMs. The *instance simulator* notices instances amipub launched (by their
-  amipub:run-id tag), fetches their real user data and runs that bootstrap with bash in a scratch
+  amipub:run-id tag, read from moto's in-process state), fetches their real user data and runs that bootstrap with bash in a scratch
   directory. Commands that would touch a real machine are harmless stand-ins found first on
   PATH: `bash` (the provisioning script's interpreter: the script is fetched for real, never
   run here), `poweroff`, and the AMI bundle tools. The bootstrap's requests (curl to presigned
-  URLs) reach the emulator's S3 for real; its power-off becomes StopInstances, or
-  TerminateInstances for instances whose shutdown behaviour is terminate.
+  URLs) reach the emulator's S3 for real; its power-off stops the instance, or terminates it
+  when its shutdown behaviour is terminate. The simulator shares moto's process and reads and
+  changes instances in moto's own state (internals of the pinned version), so that playing
+  hundreds of VMs adds no requests to the emulator's load.
 - moto counts nothing and never throttles. With --proxy, a proxy in front of it counts the
   requests it forwards by client and operation (GET /_amipub/stats) and can answer every Nth
   EC2 request of amipub with RequestLimitExceeded (--throttle-every).
@@ -161,6 +163,7 @@ class Simulator:
         self.poll = poll
         self.procs = {}  # instance id -> Popen
         self.started = set()
+        self.ignored = set()
         self.lock = threading.Lock()
         self.stats = Counter()
 
@@ -173,23 +176,48 @@ class Simulator:
                     print(f"instance-sim: {region}: {e}", file=sys.stderr)
             time.sleep(self.poll)
 
+    def backend(self, region):
+        from moto.core.models import DEFAULT_ACCOUNT_ID
+        from moto.ec2.models import ec2_backends
+
+        return ec2_backends[DEFAULT_ACCOUNT_ID][region]
+
+    def instance(self, region, iid):
+        return self.backend(region).get_instance(iid)
+
+    def live_instances(self, region):
+        """Instances that are pending or running in `region`, read from moto's own state.
+
+        The simulator shares moto's process, so it discovers instances without HTTP: polling
+        DescribeInstances in every region several times a second would load the emulator more
+        than amipub itself does. This reads internals of the pinned moto version
+        (ec2_backends, all_instances, get_tags); actions still go through the API.
+        """
+        backend = self.backend(region)
+        for _ in range(5):
+            try:
+                return {
+                    i.id: i for i in list(backend.all_instances()) if i.state in ("pending", "running")
+                }
+            except RuntimeError:  # moto changed a dict while we read it; read again
+                time.sleep(0.01)
+        return None
+
     def tick(self, region, ec2):
-        resp = ec2.describe_instances(
-            Filters=[
-                {"Name": "tag-key", "Values": ["amipub:run-id"]},
-                {"Name": "instance-state-name", "Values": ["pending", "running"]},
-            ]
-        )
-        live = {}
-        for res in resp.get("Reservations", []):
-            for inst in res.get("Instances", []):
-                live[inst["InstanceId"]] = inst
+        live = self.live_instances(region)
+        if live is None:
+            return
         for iid, inst in live.items():
-            if iid not in self.started:
-                self.started.add(iid)
-                threading.Thread(
-                    target=self.boot, args=(ec2, inst), daemon=True
-                ).start()
+            if iid in self.started or iid in self.ignored:
+                continue
+            tags = {t["key"]: t["value"] for t in inst.get_tags()}
+            if "amipub:run-id" not in tags:
+                self.ignored.add(iid)
+                continue
+            self.started.add(iid)
+            threading.Thread(
+                target=self.boot, args=(ec2, iid, tags), daemon=True
+            ).start()
         # amipub terminated or stopped an instance whose bootstrap still runs: the machine is
         # gone, so is its bootstrap.
         with self.lock:
@@ -201,15 +229,13 @@ class Simulator:
                 os.killpg(proc.pid, signal.SIGKILL)
                 self.stats["killed"] += 1
 
-    def boot(self, ec2, inst):
-        iid = inst["InstanceId"]
-        tags = {t["Key"]: t["Value"] for t in inst.get("Tags", [])}
+    def boot(self, ec2, iid, tags):
         build = tags.get("amipub:build", "?")
         d = os.path.join(self.work, iid)
         os.makedirs(os.path.join(d, "bin"), exist_ok=True)
         os.makedirs(os.path.join(d, "root"), exist_ok=True)
-        attr = ec2.describe_instance_attribute(InstanceId=iid, Attribute="userData")
-        data = base64.b64decode(attr.get("UserData", {}).get("Value", ""))
+        inst = self.instance(ec2.meta.region_name, iid)
+        data = inst.user_data.decode().encode() if inst.user_data else b""
         with open(os.path.join(d, "user-data"), "wb") as f:
             f.write(data)
         for name, body in [
@@ -249,13 +275,11 @@ class Simulator:
             rc = proc.wait()
         self.stats[f"bootstrap_exit_{rc}"] += 1
         if os.path.exists(os.path.join(d, "poweroff-called")):
-            behavior = ec2.describe_instance_attribute(
-                InstanceId=iid, Attribute="instanceInitiatedShutdownBehavior"
-            )["InstanceInitiatedShutdownBehavior"]["Value"]
-            if behavior == "terminate":
-                ec2.terminate_instances(InstanceIds=[iid])
+            backend = self.backend(ec2.meta.region_name)
+            if inst.instance_initiated_shutdown_behavior == "terminate":
+                backend.terminate_instances([iid])
             else:
-                ec2.stop_instances(InstanceIds=[iid])
+                backend.stop_instances([iid])
             self.stats["powered_off"] += 1
         print(f"instance-sim: {iid} ({build}) bootstrap exited {rc}", file=sys.stderr)
 

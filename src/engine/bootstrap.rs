@@ -25,7 +25,7 @@ pub struct BootstrapInput<'a> {
     pub log_url: &'a str,
     /// Presigned PUT of the final status (exit code on the first line, then the whole log).
     pub status_url: &'a str,
-    /// Seconds between log uploads while the script runs.
+    /// Seconds between log uploads while the script runs (the first comes after 2 s).
     pub log_interval_secs: u64,
 }
 
@@ -76,23 +76,19 @@ log="$work/build.log"
 put() { curl -fsS --retry 5 --retry-delay 2 -X PUT --upload-file "$1" "$2" >/dev/null 2>&1; }
 echo "amipub: bootstrap of $AMIPUB_BUILD_NAME started $(date -u +%FT%TZ)" >"$log"
 if curl -fsS --retry 10 --retry-delay 3 --retry-connrefused -o "$work/provision.sh" "$script_url" >>"$log" 2>&1; then
-  bash "$work/provision.sh" >>"$log" 2>&1 </dev/null &
-  pid=$!
-  # The first upload comes early, so that even a build that hangs at once shows something.
-  n=0
-  while kill -0 "$pid" 2>/dev/null; do
-    sleep 1
-    n=$((n + 1))
-    if [ "$n" -eq 2 ] || [ $((n % @INTERVAL@)) -eq 0 ]; then put "$log" "$log_url"; fi
-  done
-  wait "$pid"
+  # The log goes up from a loop of its own: early, so that even a build that hangs at once
+  # shows something, then every @INTERVAL@ s. The script itself is simply waited for.
+  ( sleep 2; put "$log" "$log_url"; while sleep @INTERVAL@; do put "$log" "$log_url"; done ) &
+  uploader=$!
+  bash "$work/provision.sh" >>"$log" 2>&1 </dev/null
   status=$?
+  kill "$uploader" 2>/dev/null
 else
   echo "amipub: could not fetch the provisioning script" >>"$log"
   status=@FETCH_FAILED@
 fi
 echo "amipub: provisioning exited with status $status $(date -u +%FT%TZ)" >>"$log"
-put "$log" "$log_url"
+# The status object carries the whole log, so one upload ends the build's reporting.
 { echo "$status"; cat "$log"; } >"$work/status"
 put "$work/status" "$status_url"
 rm -rf "$work" "${AMIPUB_ROOT:-}"/var/lib/cloud/instance/user-data.txt* "${AMIPUB_ROOT:-}"/var/lib/cloud/instance/scripts/part-*

@@ -1,7 +1,10 @@
 //! Batched waiting: one poller per region asks EC2 about every instance and image that builds
 //! there are waiting on in a single DescribeInstances and a single DescribeImages call per
-//! tick, so polling requests stay flat as the number of builds grows. Ticks back off while
-//! nothing changes.
+//! tick, so polling requests stay flat as the number of builds grows.
+//!
+//! While nothing changes the interval grows with the quiet time (a tenth of it, between the
+//! minimum and maximum): a change is noticed within about 10% of the time already waited, and
+//! a long wait costs only logarithmically many polls.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -97,6 +100,11 @@ impl Waiters {
     }
 }
 
+/// The wait before the next poll after `quiet` without a change.
+fn next_interval(quiet: Duration, s: PollSettings) -> Duration {
+    (quiet / 10).clamp(s.min, s.max.max(s.min))
+}
+
 struct Poller {
     region: String,
     clients: RegionClients,
@@ -109,6 +117,7 @@ struct Poller {
 impl Poller {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Watch>) {
         let mut interval = self.settings.min;
+        let mut quiet_since = tokio::time::Instant::now();
         loop {
             if self.instances.is_empty() && self.images.is_empty() {
                 match rx.recv().await {
@@ -116,6 +125,7 @@ impl Poller {
                     None => return,
                 }
                 interval = self.settings.min;
+                quiet_since = tokio::time::Instant::now();
             }
             // Collect every watch that arrives while we sleep, then poll once for all of them.
             let sleep = tokio::time::sleep(interval);
@@ -131,11 +141,10 @@ impl Poller {
             }
             self.forget_abandoned();
             let changed = self.poll_instances().await | self.poll_images().await;
-            interval = if changed {
-                self.settings.min
-            } else {
-                interval.mul_f64(1.5).min(self.settings.max)
-            };
+            if changed {
+                quiet_since = tokio::time::Instant::now();
+            }
+            interval = next_interval(quiet_since.elapsed(), self.settings);
         }
     }
 
@@ -276,5 +285,31 @@ impl Poller {
             }
         }
         changed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interval_is_a_tenth_of_the_quiet_time_within_bounds() {
+        let s = PollSettings {
+            min: Duration::from_secs(2),
+            max: Duration::from_secs(20),
+        };
+        assert_eq!(next_interval(Duration::ZERO, s), Duration::from_secs(2));
+        assert_eq!(
+            next_interval(Duration::from_secs(15), s),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            next_interval(Duration::from_secs(60), s),
+            Duration::from_secs(6)
+        );
+        assert_eq!(
+            next_interval(Duration::from_secs(3600), s),
+            Duration::from_secs(20)
+        );
     }
 }

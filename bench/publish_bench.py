@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""Benchmark of `amipub publish` against the local emulator (not a test: numbers, no verdicts).
+
+Publishes N EBS builds with the instance simulator taking a fixed provisioning time, and
+prints: wall time, the time of one build alone with the same provisioning time, their ratio,
+amipub's peak memory, and amipub's requests per published AMI by operation (EC2 and S3, counted
+by the emulator's proxy; the instances' own uploads are counted apart).
+
+    bench/publish_bench.py --builds 32 --provision-seconds 2
+    bench/publish_bench.py --builds 256 --provision-seconds 60
+
+Each measurement uses a fresh emulator, so nothing is already published.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REGIONS = [
+    "us-east-1", "us-east-2", "us-west-1", "us-west-2", "eu-west-1", "eu-west-2", "eu-west-3",
+    "eu-central-1", "eu-north-1", "ap-northeast-1", "ap-northeast-2", "ap-southeast-1",
+    "ap-southeast-2", "ap-south-1", "sa-east-1", "ca-central-1",
+]
+RELEASES = ["1204", "1404", "1604", "1804", "2004", "2204", "2404", "2604"]
+
+
+def matrix(n):
+    """(regions, releases) whose product with the two virtualization types is n: as many regions
+    as possible with at least two releases, like the official matrix (32 = 8 x 2 x 2)."""
+    for min_releases in (2, 1):
+        for nreg in range(len(REGIONS), 0, -1):
+            nrel, rem = divmod(n, 2 * nreg)
+            if rem == 0 and min_releases <= nrel <= len(RELEASES):
+                return REGIONS[:nreg], RELEASES[:nrel]
+    sys.exit(f"--builds must be 2 x regions (<= 16) x releases (<= 8), e.g. 32 or 256; got {n}")
+
+
+def write_config(d, regions, releases):
+    lines = ["regions:"]
+    k = 0
+    for r in regions:
+        lines.append(f"  {r}:\n    amis:")
+        for rel in releases:
+            k += 1
+            lines.append(f'      "{rel}": {{ paravirtual: ami-{k:08x}, hvm: ami-{k + 0x10000000:08x} }}')
+    with open(os.path.join(d, "regions.yaml"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    with open(os.path.join(d, "provision.sh"), "w") as f:
+        f.write("#!/bin/bash\necho benchmark\n")
+    rel_list = ", ".join(f'"{r}"' for r in releases)
+    with open(os.path.join(d, "bench.yaml"), "w") as f:
+        f.write(f"""version: "1.0.0"
+branch: "1.0"
+backing: ebs
+instance_type: m3.medium
+ami_name: "bench {{version}}-{{release}}-{{virt}}"
+description: "amipub benchmark"
+bucket: "amipub-bench-{{version}}-{{region}}"
+provision:
+  script: provision.sh
+launch_permissions:
+  groups: [all]
+releases: [{rel_list}]
+virtualizations: [paravirtual, hvm]
+timeouts:
+  provision: 30m
+  image: 30m
+""")
+
+
+def start_emulator(d, provision_seconds):
+    work = tempfile.mkdtemp(prefix="bench-emu-", dir=d)
+    out = open(os.path.join(work, "ready.json"), "w+")
+    proc = subprocess.Popen(
+        [os.path.join(ROOT, ".venv/bin/python"), os.path.join(ROOT, "support/emulator.py"),
+         "--regions-file", os.path.join(d, "regions.yaml"), "--proxy", "--work", work,
+         "--provision-seconds", str(provision_seconds), "--poll", "0.25"],
+        stdout=out, stderr=subprocess.DEVNULL)
+    for _ in range(600):
+        out.seek(0)
+        line = out.readline()
+        if line.endswith("\n"):
+            return proc, json.loads(line)["endpoint"]
+        time.sleep(0.1)
+    proc.kill()
+    sys.exit("the emulator did not start")
+
+
+def run_amipub(binary, d, endpoint, only, poll, runs_dir=None):
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
+               AWS_EC2_METADATA_DISABLED="true", AWS_CONFIG_FILE="/dev/null",
+               AWS_SHARED_CREDENTIALS_FILE="/dev/null")
+    args = [binary, "publish", "--config", "bench.yaml", "--regions-file", "regions.yaml",
+            "--endpoint-url", endpoint, "--poll-interval", poll, "--output",
+            f"out-{time.time_ns()}/ami_ids.json"]
+    if only:
+        args += ["--only", only]
+    if runs_dir:
+        args += ["--runs-dir", runs_dir]
+    start = time.monotonic()
+    proc = subprocess.Popen(args, cwd=d, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.monotonic() - start
+    err = proc.stderr.read().decode()
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"amipub failed:\n{err}")
+    return wall, usage.ru_maxrss / 1024.0  # ru_maxrss is in KiB on Linux
+
+
+def stats(endpoint):
+    with urllib.request.urlopen(endpoint + "/_amipub/stats") as r:
+        return json.load(r)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--builds", type=int, default=32)
+    ap.add_argument("--provision-seconds", type=float, default=2.0)
+    ap.add_argument("--poll-interval", default="2s", help="amipub's --poll-interval (its default: 2s)")
+    ap.add_argument("--keep-runs", metavar="DIR", help="keep the N-build run's directory (events, logs) under DIR")
+    ap.add_argument("--binary", default=None, help="amipub binary (default: target/release, else target/debug)")
+    args = ap.parse_args()
+    binary = args.binary
+    if not binary:
+        rel = os.path.join(ROOT, "target/release/amipub")
+        binary = rel if os.path.exists(rel) else os.path.join(ROOT, "target/debug/amipub")
+    regions, releases = matrix(args.builds)
+
+    with tempfile.TemporaryDirectory(prefix="amipub-bench-") as d:
+        write_config(d, regions, releases)
+        first = f"{regions[0]}-{releases[0]}-pv"
+
+        emu, endpoint = start_emulator(d, args.provision_seconds)
+        try:
+            one, _ = run_amipub(binary, d, endpoint, first, args.poll_interval)
+        finally:
+            emu.kill()
+            emu.wait()
+
+        emu, endpoint = start_emulator(d, args.provision_seconds)
+        try:
+            runs = os.path.abspath(args.keep_runs) if args.keep_runs else None
+            wall, rss = run_amipub(binary, d, endpoint, None, args.poll_interval, runs)
+            counts = stats(endpoint)
+        finally:
+            emu.kill()
+            emu.wait()
+
+    n = args.builds
+    ours = {k.split(" ", 1)[1]: v for k, v in counts.items() if k.startswith("amipub ")}
+    instance = sum(v for k, v in counts.items() if k.startswith("instance "))
+    total = sum(ours.values())
+    print(f"binary: {os.path.relpath(binary, ROOT)}; poll interval {args.poll_interval}")
+    print(f"builds: {n} ({len(regions)} regions x {len(releases)} releases x 2), provisioning {args.provision_seconds:g}s")
+    print(f"one build alone: {one:.1f}s")
+    print(f"{n} builds: {wall:.1f}s  (ratio {wall / one:.2f})")
+    print(f"peak memory (amipub): {rss:.1f} MB")
+    print(f"requests per AMI (amipub, EC2 + S3, polls included): {total / n:.2f}  ({total} in all)")
+    for op, v in sorted(ours.items(), key=lambda kv: -kv[1]):
+        print(f"  {op:40} {v / n:6.2f}  ({v})")
+    print(f"requests from the build instances (bootstrap uploads and downloads): {instance / n:.2f} per AMI")
+
+
+if __name__ == "__main__":
+    main()
