@@ -9,12 +9,15 @@ by the emulator's proxy; the instances' own uploads are counted apart).
     bench/publish_bench.py --builds 32 --provision-seconds 2
     bench/publish_bench.py --builds 256 --provision-seconds 60
 
-Each measurement uses a fresh emulator, so nothing is already published.
+Each measurement uses a fresh emulator, so nothing is already published, warmed up in every
+region first (moto builds a region's state on its first request there). --repeat K reports
+medians of K measurements: with short provisioning times, poll intervals quantize the times.
 """
 
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -92,6 +95,17 @@ def start_emulator(d, provision_seconds):
     sys.exit("the emulator did not start")
 
 
+def warm_up(endpoint, regions):
+    """Moto builds a region's backend (default VPC, preloaded images) on its first request there;
+    do that before timing, so the figures measure amipub rather than the emulator's start-up."""
+    import boto3
+
+    for r in regions:
+        boto3.client("ec2", region_name=r, endpoint_url=endpoint,
+                     aws_access_key_id="bench", aws_secret_access_key="bench").describe_images(
+            Filters=[{"Name": "name", "Values": ["warm-up"]}])
+
+
 def run_amipub(binary, d, endpoint, only, poll, runs_dir=None):
     env = dict(os.environ, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
                AWS_EC2_METADATA_DISABLED="true", AWS_CONFIG_FILE="/dev/null",
@@ -105,12 +119,24 @@ def run_amipub(binary, d, endpoint, only, poll, runs_dir=None):
         args += ["--runs-dir", runs_dir]
     start = time.monotonic()
     proc = subprocess.Popen(args, cwd=d, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
+    # VmHWM is the peak resident size of amipub's own memory since its exec; it only grows, so
+    # the last reading before exit is the peak. (The child's ru_maxrss would include this Python
+    # process's size at fork time.)
+    peak_kb = 0
+    while proc.poll() is None:
+        try:
+            with open(f"/proc/{proc.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        peak_kb = max(peak_kb, int(line.split()[1]))
+        except OSError:
+            pass
+        time.sleep(0.05)
     wall = time.monotonic() - start
     err = proc.stderr.read().decode()
-    if os.waitstatus_to_exitcode(status) != 0:
+    if proc.returncode != 0:
         sys.exit(f"amipub failed:\n{err}")
-    return wall, usage.ru_maxrss / 1024.0  # ru_maxrss is in KiB on Linux
+    return wall, peak_kb / 1024.0
 
 
 def stats(endpoint):
@@ -123,6 +149,7 @@ def main():
     ap.add_argument("--builds", type=int, default=32)
     ap.add_argument("--provision-seconds", type=float, default=2.0)
     ap.add_argument("--poll-interval", default="2s", help="amipub's --poll-interval (its default: 2s)")
+    ap.add_argument("--repeat", type=int, default=1, help="measure K times; report medians")
     ap.add_argument("--keep-runs", metavar="DIR", help="keep the N-build run's directory (events, logs) under DIR")
     ap.add_argument("--binary", default=None, help="amipub binary (default: target/release, else target/debug)")
     args = ap.parse_args()
@@ -136,21 +163,29 @@ def main():
         write_config(d, regions, releases)
         first = f"{regions[0]}-{releases[0]}-pv"
 
-        emu, endpoint = start_emulator(d, args.provision_seconds)
-        try:
-            one, _ = run_amipub(binary, d, endpoint, first, args.poll_interval)
-        finally:
-            emu.kill()
-            emu.wait()
+        ones, walls, rsss = [], [], []
+        for _ in range(args.repeat):
+            emu, endpoint = start_emulator(d, args.provision_seconds)
+            try:
+                warm_up(endpoint, regions[:1])
+                one, _ = run_amipub(binary, d, endpoint, first, args.poll_interval)
+                ones.append(one)
+            finally:
+                emu.kill()
+                emu.wait()
 
-        emu, endpoint = start_emulator(d, args.provision_seconds)
-        try:
-            runs = os.path.abspath(args.keep_runs) if args.keep_runs else None
-            wall, rss = run_amipub(binary, d, endpoint, None, args.poll_interval, runs)
-            counts = stats(endpoint)
-        finally:
-            emu.kill()
-            emu.wait()
+            emu, endpoint = start_emulator(d, args.provision_seconds)
+            try:
+                warm_up(endpoint, regions)
+                runs = os.path.abspath(args.keep_runs) if args.keep_runs else None
+                wall, rss = run_amipub(binary, d, endpoint, None, args.poll_interval, runs)
+                walls.append(wall)
+                rsss.append(rss)
+                counts = stats(endpoint)
+            finally:
+                emu.kill()
+                emu.wait()
+    one, wall, rss = statistics.median(ones), statistics.median(walls), max(rsss)
 
     n = args.builds
     ours = {k.split(" ", 1)[1]: v for k, v in counts.items() if k.startswith("amipub ")}
@@ -158,8 +193,9 @@ def main():
     total = sum(ours.values())
     print(f"binary: {os.path.relpath(binary, ROOT)}; poll interval {args.poll_interval}")
     print(f"builds: {n} ({len(regions)} regions x {len(releases)} releases x 2), provisioning {args.provision_seconds:g}s")
-    print(f"one build alone: {one:.1f}s")
-    print(f"{n} builds: {wall:.1f}s  (ratio {wall / one:.2f})")
+    runs = f" (median of {args.repeat}: " if args.repeat > 1 else " ("
+    print(f"one build alone: {one:.1f}s{runs}{', '.join(f'{x:.1f}' for x in ones)})")
+    print(f"{n} builds: {wall:.1f}s{runs}{', '.join(f'{x:.1f}' for x in walls)})  ratio {wall / one:.2f}")
     print(f"peak memory (amipub): {rss:.1f} MB")
     print(f"requests per AMI (amipub, EC2 + S3, polls included): {total / n:.2f}  ({total} in all)")
     for op, v in sorted(ours.items(), key=lambda kv: -kv[1]):
