@@ -140,6 +140,26 @@ fn ami_ids(s: &Scratch) -> serde_json::Value {
     .unwrap()
 }
 
+/// An emulator whose simulated provisioning takes 0.2 s.
+fn quick_emulator() -> Emulator {
+    Emulator::start(Options {
+        provision_seconds: 0.2,
+        ..Options::default()
+    })
+}
+
+/// No instance amipub launched is left in `region`, and nothing is left staged in `bucket`.
+async fn assert_nothing_left(emu: &Emulator, region: &str, bucket: &str) {
+    assert!(
+        live_instances(emu, region).await.is_empty(),
+        "{region}: an instance is left"
+    );
+    assert!(
+        objects(emu, region, bucket).await.is_empty(),
+        "{region}: objects are left in {bucket}"
+    );
+}
+
 fn count_entries(v: &serde_json::Value) -> usize {
     v.as_object()
         .unwrap()
@@ -150,10 +170,7 @@ fn count_entries(v: &serde_json::Value) -> usize {
 
 #[tokio::test]
 async fn one_build_end_to_end() {
-    let emu = Emulator::start(Options {
-        provision_seconds: 0.2,
-        ..Options::default()
-    });
+    let emu = quick_emulator();
     let s = Scratch::new();
     let (out, _) = run_expect(
         &mut publish(&s, &emu, &["--config", EBS, "--only", "us-east-1-1404-pv"]),
@@ -183,16 +200,7 @@ async fn one_build_end_to_end() {
         1,
         "the AMI's snapshot is tagged"
     );
-    assert!(
-        live_instances(&emu, "us-east-1").await.is_empty(),
-        "the build instance is terminated"
-    );
-    assert!(
-        objects(&emu, "us-east-1", "comboami-test-2-6-2-us-east-1")
-            .await
-            .is_empty(),
-        "staged files are removed"
-    );
+    assert_nothing_left(&emu, "us-east-1", "comboami-test-2-6-2-us-east-1").await;
 
     let ids = ami_ids(&s);
     assert_eq!(ids["us-east-1"][0]["id"], img.image_id().unwrap());
@@ -277,16 +285,7 @@ async fn official_matrix_as_public_ebs_builds() {
                 BTreeSet::from(["group:all".to_string()])
             );
         }
-        assert!(
-            live_instances(&emu, region).await.is_empty(),
-            "{region}: no instance left"
-        );
-        assert!(
-            objects(&emu, region, &format!("comboami-2-6-2-{region}"))
-                .await
-                .is_empty(),
-            "{region}: nothing staged left"
-        );
+        assert_nothing_left(&emu, region, &format!("comboami-2-6-2-{region}")).await;
     }
     // The legacy shape, consistently: Release dotted, full virtualization names.
     for entries in ids.as_object().unwrap().values() {
@@ -315,10 +314,7 @@ async fn official_matrix_as_public_ebs_builds() {
 
 #[tokio::test]
 async fn only_one_build_leaves_other_entries_untouched() {
-    let emu = Emulator::start(Options {
-        provision_seconds: 0.2,
-        ..Options::default()
-    });
+    let emu = quick_emulator();
     let s = Scratch::new();
     let before = include_str!("data/ami_ids.excerpt.json");
     s.write("ami_ids.json", before);
@@ -367,10 +363,7 @@ fn event_order(s: &Scratch) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn serial_mode_runs_one_build_at_a_time_in_plan_order() {
-    let emu = Emulator::start(Options {
-        provision_seconds: 0.2,
-        ..Options::default()
-    });
+    let emu = quick_emulator();
     let s = Scratch::new();
     run_expect(
         &mut publish(&s, &emu, &["--config", EBS, "--parallel=false"]),
@@ -397,10 +390,7 @@ async fn serial_mode_runs_one_build_at_a_time_in_plan_order() {
 
 #[tokio::test]
 async fn a_failing_build_leaves_nothing_behind_and_a_rerun_finishes_the_job() {
-    let emu = Emulator::start(Options {
-        provision_seconds: 0.2,
-        ..Options::default()
-    });
+    let emu = quick_emulator();
     emu.control(serde_json::json!({"provision_seconds": 0.2, "fail": ["us-east-1-1404-hvm"]}));
     let s = Scratch::new();
     let (out, err) = run_expect(&mut publish(&s, &emu, &["--config", EBS]), 1);
@@ -430,12 +420,7 @@ async fn a_failing_build_leaves_nothing_behind_and_a_rerun_finishes_the_job() {
         3,
         "no snapshot of the failed build"
     );
-    assert!(live_instances(&emu, "us-east-1").await.is_empty());
-    assert!(
-        objects(&emu, "us-east-1", "comboami-test-2-6-2-us-east-1")
-            .await
-            .is_empty()
-    );
+    assert_nothing_left(&emu, "us-east-1", "comboami-test-2-6-2-us-east-1").await;
     assert_eq!(count_entries(&ami_ids(&s)), 3);
 
     emu.control(serde_json::json!({"provision_seconds": 0.2}));
@@ -452,10 +437,7 @@ async fn a_failing_build_leaves_nothing_behind_and_a_rerun_finishes_the_job() {
 
 #[tokio::test]
 async fn a_build_that_hangs_times_out_and_is_cleaned_up() {
-    let emu = Emulator::start(Options {
-        provision_seconds: 0.2,
-        ..Options::default()
-    });
+    let emu = quick_emulator();
     emu.control(serde_json::json!({"provision_seconds": 0.2, "hang": ["us-east-1-1204-pv"]}));
     let s = Scratch::new();
     s.edit(EBS, "  provision: 30m", "  provision: 3s");
@@ -473,15 +455,7 @@ async fn a_build_that_hangs_times_out_and_is_cleaned_up() {
         "the partial log is shown: {out}"
     );
     assert_eq!(amipub_images(&emu, "us-east-1").await.len(), 1);
-    assert!(
-        live_instances(&emu, "us-east-1").await.is_empty(),
-        "the hung instance is terminated"
-    );
-    assert!(
-        objects(&emu, "us-east-1", "comboami-test-2-6-2-us-east-1")
-            .await
-            .is_empty()
-    );
+    assert_nothing_left(&emu, "us-east-1", "comboami-test-2-6-2-us-east-1").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -532,21 +506,13 @@ async fn ctrl_c_cleans_up_every_build_in_flight() {
         stderr.contains("4 build(s) cancelled and cleaned up"),
         "{stderr}"
     );
-    assert!(live_instances(&emu, "us-east-1").await.is_empty());
     assert!(amipub_images(&emu, "us-east-1").await.is_empty());
-    assert!(
-        objects(&emu, "us-east-1", "comboami-test-2-6-2-us-east-1")
-            .await
-            .is_empty()
-    );
+    assert_nothing_left(&emu, "us-east-1", "comboami-test-2-6-2-us-east-1").await;
 }
 
 #[tokio::test]
 async fn machine_readable_lines_end_with_packer_artifact_lines() {
-    let emu = Emulator::start(Options {
-        provision_seconds: 0.2,
-        ..Options::default()
-    });
+    let emu = quick_emulator();
     let s = Scratch::new();
     let (out, _) = run_expect(
         &mut publish(&s, &emu, &["--config", EBS, "--machine-readable"]),
@@ -593,10 +559,7 @@ async fn preflight_refuses_a_missing_source_ami_and_launches_nothing() {
 
 #[tokio::test]
 async fn preflight_refuses_a_taken_name_and_force_replaces_it() {
-    let emu = Emulator::start(Options {
-        provision_seconds: 0.2,
-        ..Options::default()
-    });
+    let emu = quick_emulator();
     let (ec2, _) = emu.clients("us-east-1").await;
     let squatter = ec2
         .register_image()
@@ -656,6 +619,11 @@ async fn dry_run_prints_plan_and_preflight_and_launches_nothing() {
         "{out}"
     );
     assert!(out.contains("dry run: nothing was launched."), "{out}");
+    let (plan, _) = run_expect(s.amipub().args(["plan", "--config", EBS]), 0);
+    assert!(
+        out.starts_with(&plan),
+        "the dry run begins with the plan:\n{out}\nplan:\n{plan}"
+    );
     assert!(live_instances(&emu, "us-east-1").await.is_empty());
     assert!(!s.path("ami_ids.json").exists());
     let (_, s3) = emu.clients("us-east-1").await;
@@ -693,10 +661,7 @@ async fn throttling_is_retried() {
 
 #[test]
 fn the_staging_bucket_is_private_and_encrypted() {
-    let emu = Emulator::start(Options {
-        provision_seconds: 0.2,
-        ..Options::default()
-    });
+    let emu = quick_emulator();
     let s = Scratch::new();
     run_expect(
         &mut publish(&s, &emu, &["--config", EBS, "--only", "us-east-1-1204-pv"]),
