@@ -10,6 +10,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod events;
+pub mod lifecycle;
 pub mod matrix;
 pub mod output;
 pub mod plan;

@@ -3,6 +3,7 @@
 //! standard retries on every call.
 
 pub mod errors;
+pub mod images;
 pub mod tags;
 
 use std::collections::BTreeMap;

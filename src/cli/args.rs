@@ -115,3 +115,22 @@ pub struct PublishArgs {
     #[arg(long, value_name = "DIR", default_value = ".amipub/runs")]
     pub runs_dir: PathBuf,
 }
+
+/// Arguments of `amipub verify`.
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    /// The profile the AMIs were published with (names, permissions, version).
+    #[arg(long, value_name = "FILE", default_value = "configs/official.yaml")]
+    pub config: PathBuf,
+    /// Source-image matrix, e.g. --regions-file regions.yaml
+    #[arg(long, value_name = "FILE", default_value = "regions.yaml")]
+    pub regions_file: PathBuf,
+    /// The ami_ids.json to check; the manifest is read from beside it, e.g. --ami-ids out/ami_ids.json
+    #[arg(long, value_name = "FILE", default_value = "ami_ids.json")]
+    pub ami_ids: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}

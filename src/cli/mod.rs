@@ -4,7 +4,7 @@ mod args;
 
 use clap::{Parser, Subcommand};
 
-pub use args::{AwsArgs, OnError, OutputFormat, PublishArgs, SelectionArgs};
+pub use args::{AwsArgs, OnError, OutputFormat, PublishArgs, SelectionArgs, VerifyArgs};
 
 use crate::error::Error;
 
@@ -33,6 +33,12 @@ amipub plan --only 'us-*' --except '*-1204-*'\n  amipub plan --config configs/te
 amipub publish --only us-east-1-1404-pv\n  amipub publish --parallel=false --debug\n  \
 amipub publish --config configs/test-ebs.yaml --dry-run")]
     Publish(PublishArgs),
+    /// Check every AMI that ami_ids.json lists against AWS and the profile.
+    #[command(after_help = "Examples:\n  amipub verify\n  \
+amipub verify --config configs/test-ebs.yaml --ami-ids out/ami_ids.json --format json\n\n\
+Exit code 0 when every AMI exists, is available, has its name, amipub's tags and exactly the \
+profile's launch permissions; 1 otherwise.")]
+    Verify(VerifyArgs),
 }
 
 /// Arguments of `amipub plan`.
@@ -50,5 +56,6 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Command::Plan(a) => crate::commands::plan::run(&a.selection, a.format),
         Command::Publish(a) => crate::commands::publish::run(a).await,
+        Command::Verify(a) => crate::commands::verify::run(a).await,
     }
 }

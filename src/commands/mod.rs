@@ -3,6 +3,7 @@
 pub mod plan;
 pub mod prompt;
 pub mod publish;
+pub mod verify;
 
 use crate::cli::SelectionArgs;
 use crate::config::{self, Config};

@@ -6,9 +6,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use aws_sdk_ec2::types::{
-    CreateVolumePermission, CreateVolumePermissionModifications, Filter, InstanceType,
-    LaunchPermission, LaunchPermissionModifications, PermissionGroup, ResourceType,
-    ShutdownBehavior, TagSpecification,
+    Filter, InstanceType, LaunchPermission, LaunchPermissionModifications, PermissionGroup,
+    ResourceType, ShutdownBehavior, TagSpecification,
 };
 
 use super::bootstrap::{self, BootstrapInput};
@@ -528,20 +527,14 @@ impl Engine {
         // snapshots; a public AMI does not need public snapshots.
         if !p.accounts.is_empty() {
             for snap in &made.snapshots {
-                let perms = p
-                    .accounts
-                    .iter()
-                    .map(|a| CreateVolumePermission::builder().user_id(a).build())
-                    .collect();
+                // The OperationType/UserIds form, which every EC2 endpoint reads (the emulator
+                // ignores the structured CreateVolumePermission form).
                 c.ec2
                     .modify_snapshot_attribute()
                     .snapshot_id(snap)
                     .attribute(aws_sdk_ec2::types::SnapshotAttributeName::CreateVolumePermission)
-                    .create_volume_permission(
-                        CreateVolumePermissionModifications::builder()
-                            .set_add(Some(perms))
-                            .build(),
-                    )
+                    .operation_type(aws_sdk_ec2::types::OperationType::Add)
+                    .set_user_ids(Some(p.accounts.clone()))
                     .send()
                     .await
                     .map_err(|e| {
@@ -549,23 +542,7 @@ impl Engine {
                     })?;
             }
         }
-        let got = c
-            .ec2
-            .describe_image_attribute()
-            .image_id(&image)
-            .attribute(aws_sdk_ec2::types::ImageAttributeName::LaunchPermission)
-            .send()
-            .await
-            .map_err(|e| format!("DescribeImageAttribute: {}", errors::describe(&e)))?;
-        let actual: BTreeSet<String> = got
-            .launch_permissions()
-            .iter()
-            .filter_map(|lp| {
-                lp.group()
-                    .map(|g| format!("group:{}", g.as_str()))
-                    .or_else(|| lp.user_id().map(|u| format!("account:{u}")))
-            })
-            .collect();
+        let actual = crate::aws::images::launch_permissions(c, &image).await?;
         let expected = expected_permissions(p);
         if actual != expected {
             return Err(format!(
@@ -680,7 +657,7 @@ impl Engine {
             Ok(r) => {
                 for img in r.images() {
                     if let Some(id) = img.image_id() {
-                        images.push((id.to_string(), super::preflight::snapshots_of(img)));
+                        images.push((id.to_string(), crate::aws::images::snapshots_of(img)));
                     }
                 }
             }

@@ -22,7 +22,7 @@ use crate::config::Timeouts;
 use crate::events::{EventSink, Outcome};
 use crate::matrix::Build;
 
-pub use build::Made;
+pub use build::{Made, expected_permissions};
 pub use interact::{Decision, Interact, NoInteraction};
 pub use preflight::Preflight;
 pub use waiter::PollSettings;

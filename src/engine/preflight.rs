@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use aws_sdk_ec2::types::{Filter, Image};
 use futures::future::join_all;
 
+use crate::aws::images::{snapshots_of, tag};
 use crate::aws::{Clients, RegionClients, errors, tags};
 use crate::matrix::Build;
 
@@ -260,22 +261,4 @@ async fn check_buckets(
         }
     }
     Ok((problems, missing))
-}
-
-/// The value of tag `key` on `img`.
-pub fn tag(img: &Image, key: &str) -> Option<String> {
-    img.tags()
-        .iter()
-        .find(|t| t.key() == Some(key))
-        .and_then(|t| t.value())
-        .map(str::to_string)
-}
-
-/// The snapshots behind `img`'s block devices.
-pub fn snapshots_of(img: &Image) -> Vec<String> {
-    img.block_device_mappings()
-        .iter()
-        .filter_map(|m| m.ebs().and_then(|e| e.snapshot_id()))
-        .map(str::to_string)
-        .collect()
 }

@@ -1,0 +1,4 @@
+//! After publishing: checking what was published (`verify`) and removing what runs left
+//! (`cleanup`). Both find amipub's resources by its tags.
+
+pub mod verify;

@@ -1,0 +1,229 @@
+//! `verify`: does AWS hold what ami_ids.json says, as the profile wants it?
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use aws_sdk_ec2::types::{Filter, Image, SnapshotAttributeName};
+use futures::future::join_all;
+use serde::Serialize;
+
+use crate::aws::images::{launch_permissions, snapshots_of, tag};
+use crate::aws::{Clients, RegionClients, errors, tags};
+use crate::engine::Permissions;
+
+/// An AMI ami_ids.json lists, and what it should be.
+#[derive(Debug, Clone)]
+pub struct Expected {
+    /// Build name derived from the entry (`us-east-1-1404-pv`).
+    pub build: String,
+    /// Region.
+    pub region: String,
+    /// AMI ID.
+    pub ami_id: String,
+    /// The name the profile gives the build, when the profile knows the build.
+    pub ami_name: Option<String>,
+}
+
+/// The result for one AMI.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    /// Build name.
+    pub build: String,
+    /// Region.
+    pub region: String,
+    /// AMI ID.
+    pub ami_id: String,
+    /// `ok`, `mismatch`, `missing` or `unlisted`.
+    pub result: &'static str,
+    /// What differs.
+    pub differences: Vec<String>,
+}
+
+/// Checks every AMI of `expected` in its region, and looks for AMIs amipub tagged with
+/// `version` that `expected` does not list.
+pub async fn run(
+    clients: &Clients,
+    expected: &[Expected],
+    version: &str,
+    perms: &Permissions,
+) -> Vec<Row> {
+    let mut by_region: BTreeMap<&str, Vec<&Expected>> = BTreeMap::new();
+    for e in expected {
+        by_region.entry(e.region.as_str()).or_default().push(e);
+    }
+    let checks = by_region
+        .iter()
+        .map(|(region, list)| check_region(clients.region(region), region, list, version, perms));
+    join_all(checks).await.into_iter().flatten().collect()
+}
+
+async fn check_region(
+    c: &RegionClients,
+    region: &str,
+    expected: &[&Expected],
+    version: &str,
+    perms: &Permissions,
+) -> Vec<Row> {
+    let row = |e: &Expected, result, differences| Row {
+        build: e.build.clone(),
+        region: region.to_string(),
+        ami_id: e.ami_id.clone(),
+        result,
+        differences,
+    };
+    let ids: Vec<String> = expected.iter().map(|e| e.ami_id.clone()).collect();
+    let listed = describe(
+        c,
+        Filter::builder()
+            .name("image-id")
+            .set_values(Some(ids))
+            .build(),
+    )
+    .await;
+    let tagged = describe(
+        c,
+        Filter::builder()
+            .name(format!("tag:{}", tags::VERSION))
+            .values(version)
+            .build(),
+    )
+    .await;
+    let (listed, tagged) = match (listed, tagged) {
+        (Ok(l), Ok(t)) => (l, t),
+        (Err(e), _) | (_, Err(e)) => {
+            return expected
+                .iter()
+                .map(|x| row(x, "missing", vec![format!("cannot check {region}: {e}")]))
+                .collect();
+        }
+    };
+    let found: HashMap<&str, &Image> = listed
+        .iter()
+        .filter_map(|i| Some((i.image_id()?, i)))
+        .collect();
+    let mut rows = Vec::new();
+    for e in expected {
+        let Some(img) = found.get(e.ami_id.as_str()) else {
+            rows.push(row(
+                e,
+                "missing",
+                vec![format!("{} does not exist in {region}", e.ami_id)],
+            ));
+            continue;
+        };
+        let diffs = differences(c, e, img, version, perms).await;
+        rows.push(row(
+            e,
+            if diffs.is_empty() { "ok" } else { "mismatch" },
+            diffs,
+        ));
+    }
+    let listed_ids: BTreeSet<&str> = expected.iter().map(|e| e.ami_id.as_str()).collect();
+    for img in &tagged {
+        let id = img.image_id().unwrap_or_default();
+        if !listed_ids.contains(id) {
+            rows.push(Row {
+                build: tag(img, tags::BUILD).unwrap_or_default(),
+                region: region.to_string(),
+                ami_id: id.to_string(),
+                result: "unlisted",
+                differences: vec![format!(
+                    "amipub tagged it for version {version}, but ami_ids.json does not list it"
+                )],
+            });
+        }
+    }
+    rows
+}
+
+async fn describe(c: &RegionClients, filter: Filter) -> Result<Vec<Image>, String> {
+    c.ec2
+        .describe_images()
+        .owners("self")
+        .filters(filter)
+        .send()
+        .await
+        .map(|r| r.images().to_vec())
+        .map_err(|e| errors::describe(&e))
+}
+
+async fn differences(
+    c: &RegionClients,
+    e: &Expected,
+    img: &Image,
+    version: &str,
+    perms: &Permissions,
+) -> Vec<String> {
+    let mut d = Vec::new();
+    let state = img.state().map(|s| s.as_str()).unwrap_or("unknown");
+    if state != "available" {
+        d.push(format!("state is {state}, not available"));
+    }
+    if let Some(want) = &e.ami_name
+        && img.name() != Some(want.as_str())
+    {
+        d.push(format!(
+            "name is \"{}\", expected \"{want}\"",
+            img.name().unwrap_or("")
+        ));
+    }
+    for (key, want) in [
+        (tags::MANAGED, "true"),
+        (tags::BUILD, e.build.as_str()),
+        (tags::VERSION, version),
+    ] {
+        let got = tag(img, key);
+        if got.as_deref() != Some(want) {
+            d.push(format!(
+                "tag {key} is {}, expected {want}",
+                got.as_deref().unwrap_or("absent")
+            ));
+        }
+    }
+    let expected = crate::engine::expected_permissions(perms);
+    match launch_permissions(c, &e.ami_id).await {
+        Ok(got) if got != expected => {
+            d.push(format!(
+                "launch permissions are [{}], expected [{}]",
+                join(&got),
+                join(&expected)
+            ));
+        }
+        Ok(_) => {}
+        Err(err) => d.push(format!("cannot read launch permissions: {err}")),
+    }
+    let want_accounts: BTreeSet<String> = perms.accounts.iter().cloned().collect();
+    for snap in snapshots_of(img) {
+        match c
+            .ec2
+            .describe_snapshot_attribute()
+            .snapshot_id(&snap)
+            .attribute(SnapshotAttributeName::CreateVolumePermission)
+            .send()
+            .await
+        {
+            Ok(a) => {
+                let got: BTreeSet<String> = a
+                    .create_volume_permissions()
+                    .iter()
+                    .filter_map(|p| p.user_id().map(str::to_string))
+                    .collect();
+                if got != want_accounts {
+                    d.push(format!(
+                        "snapshot {snap} can be used by accounts [{}], expected [{}]",
+                        join(&got),
+                        join(&want_accounts)
+                    ));
+                }
+            }
+            Err(err) => d.push(format!(
+                "cannot read permissions of snapshot {snap}: {}",
+                errors::describe(&err)
+            )),
+        }
+    }
+    d
+}
+
+fn join(s: &BTreeSet<String>) -> String {
+    s.iter().cloned().collect::<Vec<_>>().join(", ")
+}
