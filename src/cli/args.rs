@@ -134,3 +134,49 @@ pub struct VerifyArgs {
     #[command(flatten)]
     pub aws: AwsArgs,
 }
+
+/// Arguments of `amipub cleanup`.
+#[derive(Debug, Clone, Args)]
+pub struct CleanupArgs {
+    /// Every region of the regions file.
+    #[arg(long, conflicts_with = "region")]
+    pub all_regions: bool,
+    /// This region (repeatable), e.g. --region us-east-1
+    #[arg(long, value_name = "REGION")]
+    pub region: Vec<String>,
+    /// The regions file --all-regions reads.
+    #[arg(long, value_name = "FILE", default_value = "regions.yaml")]
+    pub regions_file: PathBuf,
+    /// Only what was made for this version, e.g. --version 2.6.2
+    #[arg(long, value_name = "V")]
+    pub version: Option<String>,
+    /// Only what this run made, e.g. --run 20261121T053848Z-f0cf0c
+    #[arg(long, value_name = "RUN_ID")]
+    pub run: Option<String>,
+    /// Only builds whose name matches these comma-separated globs, e.g. --build 'us-*-1204-*'
+    #[arg(long, value_name = "GLOB")]
+    pub build: Vec<String>,
+    /// Only what is older than this, e.g. --older-than 30d
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub older_than: Option<std::time::Duration>,
+    /// Keep the newest N AMIs of each build, e.g. --keep 2
+    #[arg(long, value_name = "N")]
+    pub keep: Option<usize>,
+    /// Also this AMI (repeatable), even without amipub's tags, e.g. --ami ami-0123456789abcdef0
+    #[arg(long, value_name = "AMI")]
+    pub ami: Vec<String>,
+    /// The current ami_ids.json: AMIs it lists are kept unless --force.
+    #[arg(long, value_name = "FILE", default_value = "ami_ids.json")]
+    pub ami_ids: PathBuf,
+    /// Remove AMIs that ami_ids.json lists or that running instances were launched from.
+    #[arg(long)]
+    pub force: bool,
+    /// Remove; without it, cleanup only shows what it would remove.
+    #[arg(long)]
+    pub yes: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}

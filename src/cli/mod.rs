@@ -4,7 +4,9 @@ mod args;
 
 use clap::{Parser, Subcommand};
 
-pub use args::{AwsArgs, OnError, OutputFormat, PublishArgs, SelectionArgs, VerifyArgs};
+pub use args::{
+    AwsArgs, CleanupArgs, OnError, OutputFormat, PublishArgs, SelectionArgs, VerifyArgs,
+};
 
 use crate::error::Error;
 
@@ -39,6 +41,16 @@ amipub verify --config configs/test-ebs.yaml --ami-ids out/ami_ids.json --format
 Exit code 0 when every AMI exists, is available, has its name, amipub's tags and exactly the \
 profile's launch permissions; 1 otherwise.")]
     Verify(VerifyArgs),
+    /// Remove what amipub made (instances, AMIs, snapshots, volumes, staged files, buckets);
+    /// a dry run unless --yes.
+    #[command(
+        after_help = "Examples:\n  amipub cleanup --version 2.6.1 --all-regions\n  \
+amipub cleanup --version 2.6.1 --all-regions --yes\n  amipub cleanup --region us-east-1 --keep 2 --yes\n  \
+amipub cleanup --run 20261121T053848Z-f0cf0c --all-regions --yes\n\n\
+Only resources with amipub's tags are touched, and AMIs named with --ami. AMIs that ami_ids.json \
+lists, or that running instances were launched from, are kept unless --force."
+    )]
+    Cleanup(CleanupArgs),
 }
 
 /// Arguments of `amipub plan`.
@@ -57,5 +69,6 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         Command::Plan(a) => crate::commands::plan::run(&a.selection, a.format),
         Command::Publish(a) => crate::commands::publish::run(a).await,
         Command::Verify(a) => crate::commands::verify::run(a).await,
+        Command::Cleanup(a) => crate::commands::cleanup::run(a).await,
     }
 }

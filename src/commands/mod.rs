@@ -1,5 +1,6 @@
 //! One module per subcommand; each wires config, matrix, plan, engine and reporters together.
 
+pub mod cleanup;
 pub mod plan;
 pub mod prompt;
 pub mod publish;

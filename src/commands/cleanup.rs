@@ -1,0 +1,223 @@
+//! `amipub cleanup`: remove what amipub made, dry run by default.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::aws::{AwsSettings, Clients};
+use crate::cli::{CleanupArgs, OutputFormat};
+use crate::error::Error;
+use crate::lifecycle::cleanup::{self, Criteria, Item, Kind};
+use crate::output::ami_ids::AmiIds;
+use crate::plan::table;
+
+/// Runs `amipub cleanup`.
+pub async fn run(args: CleanupArgs) -> Result<(), Error> {
+    let regions = regions(&args)?;
+    let mut problems = Vec::new();
+    let mut builds = Vec::new();
+    for src in args
+        .build
+        .iter()
+        .flat_map(|s| s.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        match glob::Pattern::new(src) {
+            Ok(p) => builds.push(p),
+            Err(e) => problems.push(format!("--build '{src}': not a valid glob: {}", e.msg)),
+        }
+    }
+    for a in &args.ami {
+        if let Err(e) = crate::config::rules::check_ami_id(a) {
+            problems.push(format!("--ami {e}"));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::Usage(problems));
+    }
+    let listed: BTreeSet<(String, String)> = AmiIds::load(&args.ami_ids)?
+        .all()
+        .map(|(r, e)| (r.to_string(), e.id.clone()))
+        .collect();
+    let criteria = Criteria {
+        version: args.version.clone(),
+        run: args.run.clone(),
+        builds,
+        older_than: args.older_than,
+        keep: args.keep,
+        amis: args.ami.clone(),
+        listed,
+        force: args.force,
+    };
+    let settings = AwsSettings {
+        endpoint_url: args.aws.endpoint_url.clone(),
+        profile: args.aws.aws_profile.clone(),
+    };
+    let clients = Clients::connect(&settings, regions.iter().map(String::as_str)).await?;
+    let mut inv = cleanup::inventory(&clients, &criteria).await;
+
+    let json = args.format == OutputFormat::Json;
+    if args.yes {
+        if !json {
+            print!("{}", render(&inv.items));
+        }
+        cleanup::remove(&clients, &mut inv, |item| {
+            if !json {
+                match item.result.as_deref() {
+                    Some("removed") => println!(
+                        "removed {} {} ({})",
+                        kind_name(item.kind),
+                        item.id,
+                        item.region
+                    ),
+                    other => println!(
+                        "FAILED to remove {} {} ({}): {}",
+                        kind_name(item.kind),
+                        item.id,
+                        item.region,
+                        other.unwrap_or("").trim_start_matches("failed: ")
+                    ),
+                }
+            }
+        })
+        .await;
+    } else if !json {
+        print!("{}", render(&inv.items));
+    }
+    let failed: Vec<&Item> = inv
+        .items
+        .iter()
+        .filter(|i| i.result.as_deref().is_some_and(|r| r != "removed"))
+        .collect();
+    let refused = inv
+        .items
+        .iter()
+        .filter(|i| i.refused.is_some() && i.kind == Kind::Ami)
+        .count();
+    if json {
+        #[derive(Serialize)]
+        struct Out<'a> {
+            schema_version: u32,
+            dry_run: bool,
+            resources: &'a [Item],
+            errors: &'a [String],
+        }
+        let out = Out {
+            schema_version: 1,
+            dry_run: !args.yes,
+            resources: &inv.items,
+            errors: &inv.errors,
+        };
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&out).expect("in-memory JSON")
+        );
+    } else {
+        print!("{}", summary(&inv.items, args.yes));
+        if !args.yes && inv.items.iter().any(|i| i.refused.is_none()) {
+            println!("dry run: nothing was removed; run again with --yes to remove the above.");
+        }
+    }
+    for e in &inv.errors {
+        eprintln!("error: {e}");
+    }
+    if !inv.errors.is_empty() || !failed.is_empty() || (args.yes && refused > 0) {
+        return Err(Error::Failed(format!(
+            "cleanup incomplete: {} region or bucket error(s), {} failed removal(s), {refused} AMI(s) refused",
+            inv.errors.len(),
+            failed.len()
+        )));
+    }
+    Ok(())
+}
+
+fn regions(args: &CleanupArgs) -> Result<Vec<String>, Error> {
+    if !args.region.is_empty() {
+        let unknown: Vec<String> = args
+            .region
+            .iter()
+            .filter(|r| !crate::config::rules::is_known_region(r))
+            .map(|r| format!("--region {r}: unknown region"))
+            .collect();
+        if !unknown.is_empty() {
+            return Err(Error::Usage(unknown));
+        }
+        let mut v = args.region.clone();
+        v.sort();
+        v.dedup();
+        return Ok(v);
+    }
+    if !args.all_regions {
+        return Err(Error::Usage(vec![
+            "say where to clean up: --all-regions (every region of the regions file) or --region R"
+                .into(),
+        ]));
+    }
+    let text = std::fs::read_to_string(&args.regions_file)
+        .map_err(|e| Error::io(&args.regions_file, e))?;
+    let file: crate::config::RegionsFile = serde_yaml::from_str(&text).map_err(|e| {
+        Error::Usage(vec![format!(
+            "{}: {e}; check it with `amipub plan`",
+            args.regions_file.display()
+        )])
+    })?;
+    Ok(file.regions.keys().cloned().collect())
+}
+
+fn kind_name(k: Kind) -> &'static str {
+    match k {
+        Kind::Instance => "instance",
+        Kind::Ami => "AMI",
+        Kind::Snapshot => "snapshot",
+        Kind::Volume => "volume",
+        Kind::Objects => "objects",
+        Kind::Bucket => "bucket",
+    }
+}
+
+fn render(items: &[Item]) -> String {
+    if items.is_empty() {
+        return "nothing of amipub's matches.\n".to_string();
+    }
+    let rows: Vec<[String; 6]> = items
+        .iter()
+        .map(|i| {
+            [
+                i.region.clone(),
+                kind_name(i.kind).to_string(),
+                i.id.clone(),
+                i.build.clone().unwrap_or_default(),
+                i.size_gib.map(|g| format!("{g} GiB")).unwrap_or_default(),
+                match (&i.refused, i.kind) {
+                    (Some(why), _) => format!("keep: {why}"),
+                    (None, Kind::Objects) => format!("remove {} object(s)", i.keys.len()),
+                    (None, _) => "remove".to_string(),
+                },
+            ]
+        })
+        .collect();
+    table(&["REGION", "KIND", "ID", "BUILD", "SIZE", "ACTION"], &rows)
+}
+
+fn summary(items: &[Item], acted: bool) -> String {
+    let mut per_region: BTreeMap<&str, (usize, i64)> = BTreeMap::new();
+    for i in items.iter().filter(|i| i.refused.is_none()) {
+        if acted && i.result.as_deref() != Some("removed") {
+            continue;
+        }
+        let e = per_region.entry(i.region.as_str()).or_default();
+        e.0 += 1;
+        if i.kind == Kind::Snapshot {
+            e.1 += i64::from(i.size_gib.unwrap_or(0));
+        }
+    }
+    let verb = if acted { "removed" } else { "to remove" };
+    let mut out = String::new();
+    for (region, (n, gib)) in &per_region {
+        out.push_str(&format!(
+            "{region}: {n} resource(s) {verb}, {gib} GiB of snapshots freed\n"
+        ));
+    }
+    out
+}

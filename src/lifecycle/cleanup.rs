@@ -1,0 +1,595 @@
+//! `cleanup`: find what amipub made (by its tags), decide what may go, and remove it in a safe
+//! order: instances, AMIs, snapshots, volumes, staged objects, then buckets left empty.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_ec2::types::Filter;
+use futures::future::join_all;
+use serde::Serialize;
+
+use crate::aws::images::{snapshots_of, tag};
+use crate::aws::{Clients, RegionClients, errors, tags};
+
+/// What to select.
+#[derive(Debug, Clone, Default)]
+pub struct Criteria {
+    /// Only resources tagged with this version.
+    pub version: Option<String>,
+    /// Only resources of this run.
+    pub run: Option<String>,
+    /// Only resources whose build name matches one of these globs.
+    pub builds: Vec<glob::Pattern>,
+    /// Only resources older than this.
+    pub older_than: Option<Duration>,
+    /// Keep the newest N AMIs of each build.
+    pub keep: Option<usize>,
+    /// AMIs named explicitly (amipub's tags not required).
+    pub amis: Vec<String>,
+    /// AMI IDs the current ami_ids.json lists, by region.
+    pub listed: BTreeSet<(String, String)>,
+    /// Remove listed and in-use AMIs too.
+    pub force: bool,
+}
+
+/// A kind of resource, in the order removal happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    /// A build instance (terminated).
+    Instance,
+    /// An AMI (deregistered).
+    Ami,
+    /// An EBS snapshot.
+    Snapshot,
+    /// An EBS volume.
+    Volume,
+    /// Staged or bundle objects under one prefix.
+    Objects,
+    /// A staging bucket that is empty once its objects are gone.
+    Bucket,
+}
+
+/// One resource and what happens to it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Item {
+    /// Kind.
+    pub kind: Kind,
+    /// Region.
+    pub region: String,
+    /// Its ID (for objects: `bucket/prefix`; for buckets: the name).
+    pub id: String,
+    /// Build name, where known.
+    pub build: Option<String>,
+    /// Storage it takes, in GiB (snapshots and volumes).
+    pub size_gib: Option<i32>,
+    /// Why it is kept, when it is ("listed in ami_ids.json"); `None` means it is to be removed.
+    pub refused: Option<String>,
+    /// For objects: the keys to delete.
+    #[serde(skip)]
+    pub keys: Vec<String>,
+    /// After acting: `removed`, or the error.
+    pub result: Option<String>,
+}
+
+impl Item {
+    fn new(kind: Kind, region: &str, id: impl Into<String>) -> Item {
+        Item {
+            kind,
+            region: region.to_string(),
+            id: id.into(),
+            build: None,
+            size_gib: None,
+            refused: None,
+            keys: Vec::new(),
+            result: None,
+        }
+    }
+}
+
+/// Everything found in the selected regions; regions that could not be read are in `errors`.
+#[derive(Debug, Default, Serialize)]
+pub struct Inventory {
+    /// Resources, ordered by region and removal order.
+    pub items: Vec<Item>,
+    /// Regions (or buckets) that could not be examined.
+    pub errors: Vec<String>,
+}
+
+fn tag_filter(key: &str, value: &str) -> Filter {
+    Filter::builder()
+        .name(format!("tag:{key}"))
+        .values(value)
+        .build()
+}
+
+impl Criteria {
+    fn filters(&self) -> Vec<Filter> {
+        let mut f = vec![tag_filter(tags::MANAGED, "true")];
+        if let Some(v) = &self.version {
+            f.push(tag_filter(tags::VERSION, v));
+        }
+        if let Some(r) = &self.run {
+            f.push(tag_filter(tags::RUN_ID, r));
+        }
+        f
+    }
+
+    fn build_ok(&self, build: Option<&str>) -> bool {
+        self.builds.is_empty() || build.is_some_and(|b| self.builds.iter().any(|p| p.matches(b)))
+    }
+
+    fn old_enough(&self, created: Option<SystemTime>) -> bool {
+        match (self.older_than, created) {
+            (None, _) => true,
+            (Some(age), Some(t)) => SystemTime::now().duration_since(t).is_ok_and(|d| d >= age),
+            (Some(_), None) => false,
+        }
+    }
+}
+
+fn time_of(s: Option<&str>) -> Option<SystemTime> {
+    s.and_then(|s| humantime::parse_rfc3339_weak(s.trim_end_matches('Z').split('.').next()?).ok())
+}
+
+fn smithy_time(t: Option<&aws_smithy_types::DateTime>) -> Option<SystemTime> {
+    t.and_then(|t| SystemTime::try_from(*t).ok())
+}
+
+/// Finds what `c` selects in every region of `clients`.
+pub async fn inventory(clients: &Clients, c: &Criteria) -> Inventory {
+    let regions: Vec<&str> = clients.regions().collect();
+    let per_region = join_all(
+        regions
+            .iter()
+            .map(|r| region_inventory(clients.region(r), r, c)),
+    )
+    .await;
+    let mut inv = Inventory::default();
+    for r in per_region {
+        match r {
+            Ok(items) => inv.items.extend(items),
+            Err(e) => inv.errors.push(e),
+        }
+    }
+    match bucket_inventory(clients, &regions, c).await {
+        Ok((items, errs)) => {
+            inv.items.extend(items);
+            inv.errors.extend(errs);
+        }
+        Err(e) => inv.errors.push(e),
+    }
+    inv.items.sort_by(|a, b| {
+        (&a.region, a.kind, &a.build, &a.id).cmp(&(&b.region, b.kind, &b.build, &b.id))
+    });
+    inv
+}
+
+async fn region_inventory(
+    rc: &RegionClients,
+    region: &str,
+    c: &Criteria,
+) -> Result<Vec<Item>, String> {
+    let fail = |what: &str, e: String| format!("{region}: cannot list {what}: {e}");
+    let mut items = Vec::new();
+
+    // AMIs: amipub's by tags, plus any named explicitly.
+    let tagged = rc
+        .ec2
+        .describe_images()
+        .owners("self")
+        .set_filters(Some(c.filters()))
+        .send()
+        .await
+        .map_err(|e| fail("AMIs", errors::describe(&e)))?;
+    let mut amis: Vec<aws_sdk_ec2::types::Image> = tagged
+        .images()
+        .iter()
+        .filter(|i| {
+            c.build_ok(tag(i, tags::BUILD).as_deref()) && c.old_enough(time_of(i.creation_date()))
+        })
+        .cloned()
+        .collect();
+    if !c.amis.is_empty() {
+        let named = rc
+            .ec2
+            .describe_images()
+            .filters(
+                Filter::builder()
+                    .name("image-id")
+                    .set_values(Some(c.amis.clone()))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| fail("AMIs", errors::describe(&e)))?;
+        for img in named.images() {
+            if !amis.iter().any(|a| a.image_id() == img.image_id()) {
+                amis.push(img.clone());
+            }
+        }
+    }
+    // --keep N: the newest N of each build stay (creation time, then the time-sortable run ID).
+    let mut kept: BTreeSet<String> = BTreeSet::new();
+    if let Some(n) = c.keep {
+        let mut by_build: BTreeMap<String, Vec<&aws_sdk_ec2::types::Image>> = BTreeMap::new();
+        for img in &amis {
+            if let Some(b) = tag(img, tags::BUILD) {
+                by_build.entry(b).or_default().push(img);
+            }
+        }
+        for list in by_build.values_mut() {
+            list.sort_by_key(|i| {
+                std::cmp::Reverse((
+                    i.creation_date().unwrap_or("").to_string(),
+                    tag(i, tags::RUN_ID),
+                ))
+            });
+            kept.extend(
+                list.iter()
+                    .take(n)
+                    .filter_map(|i| i.image_id())
+                    .map(str::to_string),
+            );
+        }
+    }
+    amis.retain(|i| !kept.contains(i.image_id().unwrap_or_default()));
+
+    // AMIs a running instance was launched from.
+    let ids: Vec<String> = amis
+        .iter()
+        .filter_map(|i| i.image_id())
+        .map(str::to_string)
+        .collect();
+    let mut in_use: HashMap<String, String> = HashMap::new();
+    if !ids.is_empty() {
+        let running = rc
+            .ec2
+            .describe_instances()
+            .filters(
+                Filter::builder()
+                    .name("image-id")
+                    .set_values(Some(ids))
+                    .build(),
+            )
+            .filters(
+                Filter::builder()
+                    .name("instance-state-name")
+                    .values("pending")
+                    .values("running")
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| fail("instances", errors::describe(&e)))?;
+        for i in running.reservations().iter().flat_map(|r| r.instances()) {
+            if let (Some(img), Some(id)) = (i.image_id(), i.instance_id()) {
+                in_use.insert(img.to_string(), id.to_string());
+            }
+        }
+    }
+
+    for img in &amis {
+        let id = img.image_id().unwrap_or_default().to_string();
+        let mut item = Item::new(Kind::Ami, region, &id);
+        item.build = tag(img, tags::BUILD);
+        if !c.force {
+            if c.listed.contains(&(region.to_string(), id.clone())) {
+                item.refused = Some("listed in ami_ids.json (--force removes it anyway)".into());
+            } else if let Some(inst) = in_use.get(&id) {
+                item.refused = Some(format!(
+                    "instance {inst} was launched from it and runs (--force removes it anyway)"
+                ));
+            }
+        }
+        let refused = item.refused.clone();
+        items.push(item);
+        for snap in snapshots_of(img) {
+            let mut s = Item::new(Kind::Snapshot, region, &snap);
+            s.build = tag(img, tags::BUILD);
+            s.refused = refused
+                .as_ref()
+                .map(|_| format!("belongs to {id}, which is kept"));
+            items.push(s);
+        }
+    }
+
+    // Snapshots amipub tagged that no AMI outside this removal uses (left by interrupted runs).
+    let all_images = rc
+        .ec2
+        .describe_images()
+        .owners("self")
+        .send()
+        .await
+        .map_err(|e| fail("AMIs", errors::describe(&e)))?;
+    let removing: BTreeSet<&str> = items
+        .iter()
+        .filter(|i| i.kind == Kind::Ami && i.refused.is_none())
+        .map(|i| i.id.as_str())
+        .collect();
+    let referenced: BTreeSet<String> = all_images
+        .images()
+        .iter()
+        .filter(|i| !removing.contains(i.image_id().unwrap_or_default()))
+        .flat_map(snapshots_of)
+        .collect();
+    let snaps = rc
+        .ec2
+        .describe_snapshots()
+        .owner_ids("self")
+        .set_filters(Some(c.filters()))
+        .send()
+        .await
+        .map_err(|e| fail("snapshots", errors::describe(&e)))?;
+    let mut sizes: HashMap<String, i32> = HashMap::new();
+    for s in snaps.snapshots() {
+        let Some(id) = s.snapshot_id() else { continue };
+        sizes.insert(id.to_string(), s.volume_size().unwrap_or(0));
+        let build = s
+            .tags()
+            .iter()
+            .find(|t| t.key() == Some(tags::BUILD))
+            .and_then(|t| t.value());
+        if items.iter().any(|i| i.kind == Kind::Snapshot && i.id == id)
+            || referenced.contains(id)
+            || !c.build_ok(build)
+            || !c.old_enough(smithy_time(s.start_time()))
+        {
+            continue;
+        }
+        let mut item = Item::new(Kind::Snapshot, region, id);
+        item.build = build.map(str::to_string);
+        items.push(item);
+    }
+    for i in items.iter_mut().filter(|i| i.kind == Kind::Snapshot) {
+        i.size_gib = sizes.get(&i.id).copied();
+    }
+
+    // Build instances that are still there.
+    let inst = rc
+        .ec2
+        .describe_instances()
+        .set_filters(Some(c.filters()))
+        .filters(
+            Filter::builder()
+                .name("instance-state-name")
+                .values("pending")
+                .values("running")
+                .values("stopping")
+                .values("stopped")
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| fail("instances", errors::describe(&e)))?;
+    for i in inst.reservations().iter().flat_map(|r| r.instances()) {
+        let build = i
+            .tags()
+            .iter()
+            .find(|t| t.key() == Some(tags::BUILD))
+            .and_then(|t| t.value());
+        if let Some(id) = i.instance_id()
+            && c.build_ok(build)
+            && c.old_enough(smithy_time(i.launch_time()))
+        {
+            let mut item = Item::new(Kind::Instance, region, id);
+            item.build = build.map(str::to_string);
+            items.push(item);
+        }
+    }
+
+    // Volumes left unattached.
+    let vols = rc
+        .ec2
+        .describe_volumes()
+        .set_filters(Some(c.filters()))
+        .filters(Filter::builder().name("status").values("available").build())
+        .send()
+        .await
+        .map_err(|e| fail("volumes", errors::describe(&e)))?;
+    for v in vols.volumes() {
+        let build = v
+            .tags()
+            .iter()
+            .find(|t| t.key() == Some(tags::BUILD))
+            .and_then(|t| t.value());
+        if let Some(id) = v.volume_id()
+            && c.build_ok(build)
+            && c.old_enough(smithy_time(v.create_time()))
+        {
+            let mut item = Item::new(Kind::Volume, region, id);
+            item.build = build.map(str::to_string);
+            item.size_gib = v.size();
+            items.push(item);
+        }
+    }
+    Ok(items)
+}
+
+/// Objects in amipub's staging buckets of the selected regions (objects sit under
+/// `<run-id>/<build>/`), and the buckets that would then be empty.
+async fn bucket_inventory(
+    clients: &Clients,
+    regions: &[&str],
+    c: &Criteria,
+) -> Result<(Vec<Item>, Vec<String>), String> {
+    let Some(first) = regions.first() else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let listing = clients
+        .region(first)
+        .s3
+        .list_buckets()
+        .send()
+        .await
+        .map_err(|e| format!("cannot list buckets: {}", errors::describe(&e)))?;
+    let mut items = Vec::new();
+    let mut errs = Vec::new();
+    for b in listing.buckets() {
+        let Some(name) = b.name() else { continue };
+        match bucket_items(clients, regions, c, name).await {
+            Ok(found) => items.extend(found),
+            Err(e) => errs.push(e),
+        }
+    }
+    Ok((items, errs))
+}
+
+async fn bucket_items(
+    clients: &Clients,
+    regions: &[&str],
+    c: &Criteria,
+    bucket: &str,
+) -> Result<Vec<Item>, String> {
+    let any = clients.region(regions[0]);
+    let Ok(tagging) = any.s3.get_bucket_tagging().bucket(bucket).send().await else {
+        return Ok(Vec::new()); // untagged: not amipub's
+    };
+    let get = |k: &str| {
+        tagging
+            .tag_set()
+            .iter()
+            .find(|t| t.key() == k)
+            .map(|t| t.value().to_string())
+    };
+    if get(tags::MANAGED).as_deref() != Some("true") {
+        return Ok(Vec::new());
+    }
+    if let Some(v) = &c.version
+        && get(tags::VERSION).as_deref() != Some(v.as_str())
+    {
+        return Ok(Vec::new());
+    }
+    let location = any
+        .s3
+        .get_bucket_location()
+        .bucket(bucket)
+        .send()
+        .await
+        .map_err(|e| format!("bucket {bucket}: {}", errors::describe(&e)))?;
+    let region = location
+        .location_constraint()
+        .map(|l| l.as_str().to_string())
+        .filter(|l| !l.is_empty())
+        .unwrap_or_else(|| "us-east-1".to_string());
+    if !regions.contains(&region.as_str()) {
+        return Ok(Vec::new());
+    }
+    let rc = clients.region(&region);
+    let mut by_prefix: BTreeMap<String, (Option<String>, Vec<String>)> = BTreeMap::new();
+    let mut total = 0;
+    let mut token = None;
+    loop {
+        let page = rc
+            .s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .set_continuation_token(token.take())
+            .send()
+            .await
+            .map_err(|e| format!("bucket {bucket}: {}", errors::describe(&e)))?;
+        for o in page.contents() {
+            let Some(key) = o.key() else { continue };
+            total += 1;
+            let mut parts = key.splitn(3, '/');
+            let (run, build) = (parts.next().unwrap_or(""), parts.next());
+            if c.run.as_deref().is_some_and(|r| r != run)
+                || !c.build_ok(build)
+                || !c.old_enough(smithy_time(o.last_modified()))
+            {
+                continue;
+            }
+            let prefix = match build {
+                Some(b) => format!("{run}/{b}/"),
+                None => String::new(),
+            };
+            let e = by_prefix
+                .entry(prefix)
+                .or_insert((build.map(str::to_string), Vec::new()));
+            e.1.push(key.to_string());
+        }
+        match page.next_continuation_token() {
+            Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
+            _ => break,
+        }
+    }
+    let selected: usize = by_prefix.values().map(|(_, k)| k.len()).sum();
+    let mut items: Vec<Item> = by_prefix
+        .into_iter()
+        .map(|(prefix, (build, keys))| {
+            let mut i = Item::new(Kind::Objects, &region, format!("{bucket}/{prefix}"));
+            i.build = build;
+            i.size_gib = None;
+            i.keys = keys;
+            i
+        })
+        .collect();
+    if selected == total {
+        items.push(Item::new(Kind::Bucket, &region, bucket));
+    }
+    Ok(items)
+}
+
+/// Removes every item not refused, in order, recording each result; `progress` hears of each.
+pub async fn remove(clients: &Clients, inv: &mut Inventory, mut progress: impl FnMut(&Item)) {
+    let mut order: Vec<usize> = (0..inv.items.len()).collect();
+    order.sort_by_key(|&i| (inv.items[i].kind, inv.items[i].region.clone()));
+    for i in order {
+        let item = &mut inv.items[i];
+        if item.refused.is_some() {
+            continue;
+        }
+        let c = clients.region(&item.region);
+        let r = match item.kind {
+            Kind::Instance => c
+                .ec2
+                .terminate_instances()
+                .instance_ids(&item.id)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| errors::describe(&e)),
+            Kind::Ami => c
+                .ec2
+                .deregister_image()
+                .image_id(&item.id)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| errors::describe(&e)),
+            Kind::Snapshot => c
+                .ec2
+                .delete_snapshot()
+                .snapshot_id(&item.id)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| errors::describe(&e)),
+            Kind::Volume => c
+                .ec2
+                .delete_volume()
+                .volume_id(&item.id)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| errors::describe(&e)),
+            Kind::Objects => {
+                let bucket = item.id.split('/').next().unwrap_or_default().to_string();
+                crate::engine::staging::delete_keys(c, &bucket, &item.keys).await
+            }
+            Kind::Bucket => {
+                c.s3.delete_bucket()
+                    .bucket(&item.id)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| errors::describe(&e))
+            }
+        };
+        item.result = Some(match r {
+            Ok(()) => "removed".to_string(),
+            Err(e) => format!("failed: {e}"),
+        });
+        progress(item);
+    }
+}
