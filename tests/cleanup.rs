@@ -68,20 +68,7 @@ async fn seen(emu: &Emulator) -> Seen {
             (i.image_id().unwrap().to_string(), v)
         })
         .collect();
-    let snapshots = ec2
-        .describe_snapshots()
-        .owner_ids("self")
-        .filters(
-            Filter::builder()
-                .name("tag:amipub:managed")
-                .values("true")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .snapshots()
-        .len();
+    let snapshots = emu.amipub_snapshots("us-east-1").await.len();
     let volumes = ec2
         .describe_volumes()
         .filters(
@@ -95,23 +82,7 @@ async fn seen(emu: &Emulator) -> Seen {
         .unwrap()
         .volumes()
         .len();
-    let instances = ec2
-        .describe_instances()
-        .filters(
-            Filter::builder()
-                .name("instance-state-name")
-                .values("pending")
-                .values("running")
-                .values("stopped")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .reservations()
-        .iter()
-        .map(|r| r.instances().len())
-        .sum();
+    let instances = emu.live_instances("us-east-1").await.len();
     let buckets = s3
         .list_buckets()
         .send()

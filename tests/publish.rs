@@ -26,92 +26,12 @@ fn publish(s: &Scratch, emu: &Emulator, args: &[&str]) -> assert_cmd::Command {
     cmd
 }
 
-/// Every AMI amipub made in `region`, by build name.
-async fn amipub_images(emu: &Emulator, region: &str) -> Vec<aws_sdk_ec2::types::Image> {
-    let (ec2, _) = emu.clients(region).await;
-    ec2.describe_images()
-        .owners("self")
-        .filters(
-            Filter::builder()
-                .name("tag:amipub:managed")
-                .values("true")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .images()
-        .to_vec()
-}
-
 fn tag(img: &aws_sdk_ec2::types::Image, key: &str) -> Option<String> {
     img.tags()
         .iter()
         .find(|t| t.key() == Some(key))
         .and_then(|t| t.value())
         .map(str::to_string)
-}
-
-/// Instances amipub launched that are not terminated.
-async fn live_instances(emu: &Emulator, region: &str) -> Vec<String> {
-    let (ec2, _) = emu.clients(region).await;
-    ec2.describe_instances()
-        .filters(
-            Filter::builder()
-                .name("tag-key")
-                .values("amipub:run-id")
-                .build(),
-        )
-        .filters(
-            Filter::builder()
-                .name("instance-state-name")
-                .values("pending")
-                .values("running")
-                .values("stopping")
-                .values("stopped")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .reservations()
-        .iter()
-        .flat_map(|r| r.instances())
-        .filter_map(|i| i.instance_id().map(str::to_string))
-        .collect()
-}
-
-/// Objects in `bucket` (none when it does not exist).
-async fn objects(emu: &Emulator, region: &str, bucket: &str) -> Vec<String> {
-    let (_, s3) = emu.clients(region).await;
-    match s3.list_objects_v2().bucket(bucket).send().await {
-        Ok(o) => o
-            .contents()
-            .iter()
-            .filter_map(|o| o.key().map(str::to_string))
-            .collect(),
-        Err(_) => Vec::new(),
-    }
-}
-
-/// Snapshots amipub tagged in `region`.
-async fn amipub_snapshots(emu: &Emulator, region: &str) -> Vec<String> {
-    let (ec2, _) = emu.clients(region).await;
-    ec2.describe_snapshots()
-        .owner_ids("self")
-        .filters(
-            Filter::builder()
-                .name("tag:amipub:managed")
-                .values("true")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .snapshots()
-        .iter()
-        .filter_map(|s| s.snapshot_id().map(str::to_string))
-        .collect()
 }
 
 async fn launch_permissions(emu: &Emulator, region: &str, ami: &str) -> BTreeSet<String> {
@@ -151,11 +71,11 @@ fn quick_emulator() -> Emulator {
 /// No instance amipub launched is left in `region`, and nothing is left staged in `bucket`.
 async fn assert_nothing_left(emu: &Emulator, region: &str, bucket: &str) {
     assert!(
-        live_instances(emu, region).await.is_empty(),
+        emu.live_instances(region).await.is_empty(),
         "{region}: an instance is left"
     );
     assert!(
-        objects(emu, region, bucket).await.is_empty(),
+        emu.objects(region, bucket).await.is_empty(),
         "{region}: objects are left in {bucket}"
     );
 }
@@ -178,7 +98,7 @@ async fn one_build_end_to_end() {
     );
     assert!(out.contains("1 AMI published, 0 failed"), "{out}");
 
-    let images = amipub_images(&emu, "us-east-1").await;
+    let images = emu.amipub_images("us-east-1").await;
     assert_eq!(images.len(), 1);
     let img = &images[0];
     assert_eq!(img.name(), Some("ComboAMI test 2.6.2-1404-pv"));
@@ -196,7 +116,7 @@ async fn one_build_end_to_end() {
         "private"
     );
     assert_eq!(
-        amipub_snapshots(&emu, "us-east-1").await.len(),
+        emu.amipub_snapshots("us-east-1").await.len(),
         1,
         "the AMI's snapshot is tagged"
     );
@@ -262,7 +182,7 @@ async fn official_matrix_as_public_ebs_builds() {
         "us-west-2",
     ];
     for region in regions {
-        let images = amipub_images(&emu, region).await;
+        let images = emu.amipub_images(region).await;
         assert_eq!(images.len(), 4, "{region}");
         let listed: BTreeSet<&str> = ids[region]
             .as_array()
@@ -324,7 +244,7 @@ async fn only_one_build_leaves_other_entries_untouched() {
     );
     let after = ami_ids(&s);
     let before: serde_json::Value = serde_json::from_str(before).unwrap();
-    let new_id = amipub_images(&emu, "us-east-1").await[0]
+    let new_id = emu.amipub_images("us-east-1").await[0]
         .image_id()
         .unwrap()
         .to_string();
@@ -408,7 +328,7 @@ async fn a_failing_build_leaves_nothing_behind_and_a_rerun_finishes_the_job() {
         "{err}"
     );
 
-    let images = amipub_images(&emu, "us-east-1").await;
+    let images = emu.amipub_images("us-east-1").await;
     assert_eq!(images.len(), 3);
     assert!(
         images
@@ -416,7 +336,7 @@ async fn a_failing_build_leaves_nothing_behind_and_a_rerun_finishes_the_job() {
             .all(|i| tag(i, "amipub:build").as_deref() != Some("us-east-1-1404-hvm"))
     );
     assert_eq!(
-        amipub_snapshots(&emu, "us-east-1").await.len(),
+        emu.amipub_snapshots("us-east-1").await.len(),
         3,
         "no snapshot of the failed build"
     );
@@ -428,7 +348,7 @@ async fn a_failing_build_leaves_nothing_behind_and_a_rerun_finishes_the_job() {
     assert_eq!(out.matches("(already published)").count(), 3, "{out}");
     assert!(out.contains("4 AMIs published, 0 failed"), "{out}");
     assert_eq!(
-        amipub_images(&emu, "us-east-1").await.len(),
+        emu.amipub_images("us-east-1").await.len(),
         4,
         "only the missing build was made"
     );
@@ -454,7 +374,7 @@ async fn a_build_that_hangs_times_out_and_is_cleaned_up() {
         out.contains("instance-sim: hanging"),
         "the partial log is shown: {out}"
     );
-    assert_eq!(amipub_images(&emu, "us-east-1").await.len(), 1);
+    assert_eq!(emu.amipub_images("us-east-1").await.len(), 1);
     assert_nothing_left(&emu, "us-east-1", "comboami-test-2-6-2-us-east-1").await;
 }
 
@@ -487,7 +407,7 @@ async fn ctrl_c_cleans_up_every_build_in_flight() {
     let rt = tokio::runtime::Handle::current();
     let launched = tokio::task::block_in_place(|| {
         eventually(Duration::from_secs(30), || {
-            rt.block_on(live_instances(&emu, "us-east-1")).len() == 4
+            rt.block_on(emu.live_instances("us-east-1")).len() == 4
         })
     });
     assert!(launched, "four instances launched");
@@ -506,7 +426,7 @@ async fn ctrl_c_cleans_up_every_build_in_flight() {
         stderr.contains("4 build(s) cancelled and cleaned up"),
         "{stderr}"
     );
-    assert!(amipub_images(&emu, "us-east-1").await.is_empty());
+    assert!(emu.amipub_images("us-east-1").await.is_empty());
     assert_nothing_left(&emu, "us-east-1", "comboami-test-2-6-2-us-east-1").await;
 }
 
@@ -553,7 +473,7 @@ async fn preflight_refuses_a_missing_source_ami_and_launches_nothing() {
         "{err}"
     );
     assert!(err.contains("nothing was launched"), "{err}");
-    assert!(live_instances(&emu, "us-east-1").await.is_empty());
+    assert!(emu.live_instances("us-east-1").await.is_empty());
     assert!(!s.path("ami_ids.json").exists());
 }
 
@@ -577,7 +497,7 @@ async fn preflight_refuses_a_taken_name_and_force_replaces_it() {
         "{err}"
     );
     assert!(
-        live_instances(&emu, "us-east-1").await.is_empty(),
+        emu.live_instances("us-east-1").await.is_empty(),
         "nothing launched"
     );
 
@@ -593,7 +513,7 @@ async fn preflight_refuses_a_taken_name_and_force_replaces_it() {
         out.contains(&format!("--force will deregister {squatter}")),
         "{out}"
     );
-    let images = amipub_images(&emu, "us-east-1").await;
+    let images = emu.amipub_images("us-east-1").await;
     assert_eq!(images.len(), 1);
     let gone = ec2
         .describe_images()
@@ -624,7 +544,7 @@ async fn dry_run_prints_plan_and_preflight_and_launches_nothing() {
         out.starts_with(&plan),
         "the dry run begins with the plan:\n{out}\nplan:\n{plan}"
     );
-    assert!(live_instances(&emu, "us-east-1").await.is_empty());
+    assert!(emu.live_instances("us-east-1").await.is_empty());
     assert!(!s.path("ami_ids.json").exists());
     let (_, s3) = emu.clients("us-east-1").await;
     assert!(

@@ -34,3 +34,22 @@ pub fn ec2(tags: &[(String, String)]) -> Vec<aws_sdk_ec2::types::Tag> {
         .map(|(k, v)| aws_sdk_ec2::types::Tag::builder().key(k).value(v).build())
         .collect()
 }
+
+/// An EC2 filter selecting resources whose tag `key` is `value`.
+pub fn filter(key: &str, value: &str) -> aws_sdk_ec2::types::Filter {
+    aws_sdk_ec2::types::Filter::builder()
+        .name(format!("tag:{key}"))
+        .values(value)
+        .build()
+}
+
+/// An EC2 filter selecting instances that still exist (not shutting down or terminated).
+pub fn instance_not_terminated() -> aws_sdk_ec2::types::Filter {
+    aws_sdk_ec2::types::Filter::builder()
+        .name("instance-state-name")
+        .values("pending")
+        .values("running")
+        .values("stopping")
+        .values("stopped")
+        .build()
+}

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use aws_sdk_ec2::types::{
-    Filter, InstanceType, LaunchPermission, LaunchPermissionModifications, PermissionGroup,
-    ResourceType, ShutdownBehavior, TagSpecification,
+    InstanceType, LaunchPermission, LaunchPermissionModifications, PermissionGroup, ResourceType,
+    ShutdownBehavior, TagSpecification,
 };
 
 use super::bootstrap::{self, BootstrapInput};
@@ -590,28 +590,14 @@ impl Engine {
         let c = self.clients.region(&b.region);
         let mut removed = Vec::new();
         let mut left = Vec::new();
-        let by_tags = |name: &str, value: &str| {
-            Filter::builder()
-                .name(format!("tag:{name}"))
-                .values(value)
-                .build()
-        };
 
         let mut instances: BTreeSet<String> = made.instance.iter().cloned().collect();
         match c
             .ec2
             .describe_instances()
-            .filters(by_tags(tags::RUN_ID, &self.opts.run_id))
-            .filters(by_tags(tags::BUILD, &b.name))
-            .filters(
-                Filter::builder()
-                    .name("instance-state-name")
-                    .values("pending")
-                    .values("running")
-                    .values("stopping")
-                    .values("stopped")
-                    .build(),
-            )
+            .filters(tags::filter(tags::RUN_ID, &self.opts.run_id))
+            .filters(tags::filter(tags::BUILD, &b.name))
+            .filters(tags::instance_not_terminated())
             .send()
             .await
         {
@@ -649,8 +635,8 @@ impl Engine {
             .ec2
             .describe_images()
             .owners("self")
-            .filters(by_tags(tags::RUN_ID, &self.opts.run_id))
-            .filters(by_tags(tags::BUILD, &b.name))
+            .filters(tags::filter(tags::RUN_ID, &self.opts.run_id))
+            .filters(tags::filter(tags::BUILD, &b.name))
             .send()
             .await
         {

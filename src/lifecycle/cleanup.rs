@@ -96,21 +96,14 @@ pub struct Inventory {
     pub errors: Vec<String>,
 }
 
-fn tag_filter(key: &str, value: &str) -> Filter {
-    Filter::builder()
-        .name(format!("tag:{key}"))
-        .values(value)
-        .build()
-}
-
 impl Criteria {
     fn filters(&self) -> Vec<Filter> {
-        let mut f = vec![tag_filter(tags::MANAGED, "true")];
+        let mut f = vec![tags::filter(tags::MANAGED, "true")];
         if let Some(v) = &self.version {
-            f.push(tag_filter(tags::VERSION, v));
+            f.push(tags::filter(tags::VERSION, v));
         }
         if let Some(r) = &self.run {
-            f.push(tag_filter(tags::RUN_ID, r));
+            f.push(tags::filter(tags::RUN_ID, r));
         }
         f
     }
@@ -350,15 +343,7 @@ async fn region_inventory(
         .ec2
         .describe_instances()
         .set_filters(Some(c.filters()))
-        .filters(
-            Filter::builder()
-                .name("instance-state-name")
-                .values("pending")
-                .values("running")
-                .values("stopping")
-                .values("stopped")
-                .build(),
-        )
+        .filters(tags::instance_not_terminated())
         .send()
         .await
         .map_err(|e| fail("instances", errors::describe(&e)))?;

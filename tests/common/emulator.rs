@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use aws_sdk_ec2::types::Filter;
+
 use super::root;
 
 /// A running emulator; stopped on drop.
@@ -100,6 +102,89 @@ impl Emulator {
             aws_sdk_ec2::Client::new(&cfg),
             aws_sdk_s3::Client::from_conf(s3),
         )
+    }
+}
+
+/// Queries of what amipub left in the emulator, for the tests' checks.
+impl Emulator {
+    /// Every AMI amipub made in `region`, by build name.
+    pub async fn amipub_images(&self, region: &str) -> Vec<aws_sdk_ec2::types::Image> {
+        let (ec2, _) = self.clients(region).await;
+        ec2.describe_images()
+            .owners("self")
+            .filters(
+                Filter::builder()
+                    .name("tag:amipub:managed")
+                    .values("true")
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .images()
+            .to_vec()
+    }
+
+    /// Instances amipub launched that are not terminated.
+    pub async fn live_instances(&self, region: &str) -> Vec<String> {
+        let (ec2, _) = self.clients(region).await;
+        ec2.describe_instances()
+            .filters(
+                Filter::builder()
+                    .name("tag-key")
+                    .values("amipub:run-id")
+                    .build(),
+            )
+            .filters(
+                Filter::builder()
+                    .name("instance-state-name")
+                    .values("pending")
+                    .values("running")
+                    .values("stopping")
+                    .values("stopped")
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .filter_map(|i| i.instance_id().map(str::to_string))
+            .collect()
+    }
+
+    /// Objects in `bucket` (none when it does not exist).
+    pub async fn objects(&self, region: &str, bucket: &str) -> Vec<String> {
+        let (_, s3) = self.clients(region).await;
+        match s3.list_objects_v2().bucket(bucket).send().await {
+            Ok(o) => o
+                .contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_string))
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Snapshots amipub tagged in `region`.
+    pub async fn amipub_snapshots(&self, region: &str) -> Vec<String> {
+        let (ec2, _) = self.clients(region).await;
+        ec2.describe_snapshots()
+            .owner_ids("self")
+            .filters(
+                Filter::builder()
+                    .name("tag:amipub:managed")
+                    .values("true")
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .snapshots()
+            .iter()
+            .filter_map(|s| s.snapshot_id().map(str::to_string))
+            .collect()
     }
 }
 
