@@ -53,6 +53,16 @@ pub struct AwsArgs {
     pub aws_profile: Option<String>,
 }
 
+impl AwsArgs {
+    /// The AWS settings these flags ask for.
+    pub fn settings(&self) -> crate::aws::AwsSettings {
+        crate::aws::AwsSettings {
+            endpoint_url: self.endpoint_url.clone(),
+            profile: self.aws_profile.clone(),
+        }
+    }
+}
+
 /// Table for people, JSON for scripts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {

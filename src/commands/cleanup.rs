@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::aws::{AwsSettings, Clients};
+use crate::aws::Clients;
 use crate::cli::{CleanupArgs, OutputFormat};
 use crate::error::Error;
 use crate::lifecycle::cleanup::{self, Criteria, Item, Kind};
@@ -50,10 +50,7 @@ pub async fn run(args: CleanupArgs) -> Result<(), Error> {
         listed,
         force: args.force,
     };
-    let settings = AwsSettings {
-        endpoint_url: args.aws.endpoint_url.clone(),
-        profile: args.aws.aws_profile.clone(),
-    };
+    let settings = args.aws.settings();
     let clients = Clients::connect(&settings, regions.iter().map(String::as_str)).await?;
     let mut inv = cleanup::inventory(&clients, &criteria).await;
 

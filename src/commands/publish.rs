@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use tokio_util::sync::CancellationToken;
 
 use super::prompt::TerminalPrompt;
-use crate::aws::{AwsSettings, Clients};
+use crate::aws::Clients;
 use crate::cli::{OnError, PublishArgs};
 use crate::engine::{
     self, Engine, EngineOptions, ErrorPolicy, Interact, NoInteraction, Permissions, PollSettings,
@@ -73,10 +73,7 @@ pub async fn run(args: PublishArgs) -> Result<(), Error> {
         print!("{}", Plan::new(&config, &selected, None).to_table());
     }
 
-    let settings = AwsSettings {
-        endpoint_url: args.aws.endpoint_url.clone(),
-        profile: args.aws.aws_profile.clone(),
-    };
+    let settings = args.aws.settings();
     let clients = Clients::connect(&settings, builds.iter().map(|b| b.region.as_str())).await?;
     let preflight =
         engine::preflight::run(&clients, &builds, &config.p().version, args.force).await;

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use crate::aws::{AwsSettings, Clients};
+use crate::aws::Clients;
 use crate::cli::{OutputFormat, VerifyArgs};
 use crate::config::{self, Vars, Virtualization};
 use crate::engine::Permissions;
@@ -66,10 +66,7 @@ pub async fn run(args: VerifyArgs) -> Result<(), Error> {
         )]));
     }
     let regions: BTreeSet<&str> = expected.iter().map(|e| e.region.as_str()).collect();
-    let settings = AwsSettings {
-        endpoint_url: args.aws.endpoint_url.clone(),
-        profile: args.aws.aws_profile.clone(),
-    };
+    let settings = args.aws.settings();
     let clients = Clients::connect(&settings, regions.iter().copied()).await?;
     let perms = Permissions {
         groups: p.launch_permissions.groups.clone(),
