@@ -334,6 +334,45 @@ async fn an_untagged_ami_is_removed_only_when_named() {
     assert!(seen(&emu).await.amis.iter().all(|(id, _)| *id != ami));
 }
 
+#[tokio::test]
+async fn older_than_selects_by_age() {
+    let emu = emulator();
+    let s = Scratch::new();
+    publish(&s, &emu, "out/ami_ids.json");
+    let out = cleanup(
+        &s,
+        &emu,
+        &["--region", "us-east-1", "--older-than", "1h"],
+        0,
+    );
+    assert!(
+        out.contains("nothing of amipub's matches"),
+        "AMIs made seconds ago are not an hour old: {out}"
+    );
+    // Let the AMIs age past the threshold (EC2 dates have whole seconds).
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let out = cleanup(
+        &s,
+        &emu,
+        &["--region", "us-east-1", "--older-than", "1s"],
+        0,
+    );
+    assert_eq!(out.matches(" AMI ").count(), 4, "{out}");
+    assert!(
+        out.contains("bucket    comboami-test-2-6-2-us-east-1"),
+        "the aged bucket goes too: {out}"
+    );
+    // A bucket serves every build of its version: a narrowed selection never offers it.
+    let out = cleanup(
+        &s,
+        &emu,
+        &["--region", "us-east-1", "--build", "us-east-1-1204-*"],
+        0,
+    );
+    assert_eq!(out.matches(" AMI ").count(), 2, "{out}");
+    assert!(!out.contains(" bucket "), "{out}");
+}
+
 #[test]
 fn bad_input() {
     let s = Scratch::new();

@@ -202,4 +202,9 @@ fn every_command_has_help_with_examples() {
         assert!(out.contains("--only"), "{cmd} --help: {out}");
         assert!(out.contains("e.g."), "{cmd} --help: {out}");
     }
+    for cmd in ["verify", "cleanup"] {
+        let (out, _) = run_expect(s.amipub().args([cmd, "--help"]), 0);
+        assert!(out.contains("Examples:"), "{cmd} --help: {out}");
+        assert!(out.contains("e.g."), "{cmd} --help: {out}");
+    }
 }

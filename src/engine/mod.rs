@@ -158,6 +158,8 @@ impl Engine {
                 &b.region,
                 &b.bucket,
                 &self.opts.version,
+                // Preflight already asked whether the bucket exists; no need to ask again.
+                self.preflight.buckets_to_create.contains(&b.bucket),
             )
             .await
         })

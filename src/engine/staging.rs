@@ -26,29 +26,28 @@ pub struct RegionStage {
     pub security_group: String,
 }
 
-/// Creates the staging bucket (when missing) and finds or creates the security group.
+/// Creates the staging bucket when preflight found it missing (`create_bucket`), and finds or
+/// creates the security group.
 pub async fn prepare_region(
     c: &RegionClients,
     region: &str,
     bucket: &str,
     version: &str,
+    create_bucket: bool,
 ) -> Result<RegionStage, String> {
-    ensure_bucket(c, region, bucket, version).await?;
+    if create_bucket {
+        create_private_bucket(c, region, bucket, version).await?;
+    }
     let security_group = ensure_security_group(c).await?;
     Ok(RegionStage { security_group })
 }
 
-async fn ensure_bucket(
+async fn create_private_bucket(
     c: &RegionClients,
     region: &str,
     bucket: &str,
     version: &str,
 ) -> Result<(), String> {
-    match c.s3.head_bucket().bucket(bucket).send().await {
-        Ok(_) => return Ok(()),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {}
-        Err(e) => return Err(format!("bucket {bucket}: {}", errors::describe(&e))),
-    }
     let mut create = c.s3.create_bucket().bucket(bucket);
     // us-east-1 is S3's default location and refuses to be named as a constraint.
     if region != "us-east-1" {

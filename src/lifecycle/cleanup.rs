@@ -412,7 +412,7 @@ async fn bucket_inventory(
     let mut errs = Vec::new();
     for b in listing.buckets() {
         let Some(name) = b.name() else { continue };
-        match bucket_items(clients, regions, c, name).await {
+        match bucket_items(clients, regions, c, name, smithy_time(b.creation_date())).await {
             Ok(found) => items.extend(found),
             Err(e) => errs.push(e),
         }
@@ -425,6 +425,7 @@ async fn bucket_items(
     regions: &[&str],
     c: &Criteria,
     bucket: &str,
+    created: Option<SystemTime>,
 ) -> Result<Vec<Item>, String> {
     let any = clients.region(regions[0]);
     let Ok(tagging) = any.s3.get_bucket_tagging().bucket(bucket).send().await else {
@@ -509,7 +510,10 @@ async fn bucket_items(
             i
         })
         .collect();
-    if selected == total {
+    // A bucket serves every run and build of its version and region: it goes only when the
+    // selection is the whole version (no run, build or keep narrowing) and it is old enough.
+    let whole_version = c.run.is_none() && c.builds.is_empty() && c.keep.is_none();
+    if selected == total && whole_version && c.old_enough(created) {
         items.push(Item::new(Kind::Bucket, &region, bucket));
     }
     Ok(items)
@@ -576,5 +580,34 @@ pub async fn remove(clients: &Clients, inv: &mut Inventory, mut progress: impl F
             Err(e) => format!("failed: {e}"),
         });
         progress(item);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ec2_creation_dates_parse() {
+        let t = time_of(Some("2026-11-21T05:38:51.000Z")).expect("EC2's CreationDate parses");
+        assert_eq!(
+            humantime::format_rfc3339_seconds(t).to_string(),
+            "2026-11-21T05:38:51Z"
+        );
+        assert!(time_of(Some("2026-11-21T05:38:51Z")).is_some());
+        assert!(time_of(Some("yesterday")).is_none());
+    }
+
+    #[test]
+    fn older_than_compares_with_now() {
+        let c = Criteria {
+            older_than: Some(Duration::from_secs(3600)),
+            ..Criteria::default()
+        };
+        let two_hours_ago = SystemTime::now() - Duration::from_secs(7200);
+        assert!(c.old_enough(Some(two_hours_ago)));
+        assert!(!c.old_enough(Some(SystemTime::now())));
+        assert!(!c.old_enough(None), "an unknown age is never old enough");
+        assert!(Criteria::default().old_enough(None));
     }
 }
