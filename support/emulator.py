@@ -13,13 +13,27 @@ named gap of the emulator:
   when its shutdown behaviour is terminate. The simulator shares moto's process and reads and
   changes instances in moto's own state (internals of the pinned version), so that playing
   hundreds of VMs adds no requests to the emulator's load.
+- moto has no instance metadata service, which is where a real instance's bootstrap gets the
+  upload credentials of its instance profile. The simulator serves one on 127.0.0.1 (the
+  bootstrap reads its address from AMIPUB_IMDS, unset on real instances) that hands out
+  credentials only to instances launched with an instance profile.
+- The bundle tools (ec2-bundle-vol, ec2-upload-bundle) need a real machine. Their stand-ins
+  write a small fake manifest and parts, and upload them with S3 PutObject signed by the
+  credentials the upload command passes: the route a real ec2-upload-bundle takes.
+- moto's RegisterImage ignores ImageLocation, VirtualizationType and Architecture and never
+  checks the manifest. Patched (in this process only) to keep them, to report the AMI as
+  instance-store backed, and to refuse a manifest that is not in S3 as EC2 does
+  (InvalidManifest), so that tests can check what amipub registered.
 - moto counts nothing and never throttles. With --proxy, a proxy in front of it counts the
   requests it forwards by client and operation (GET /_amipub/stats) and can answer every Nth
   EC2 request of amipub with RequestLimitExceeded (--throttle-every).
 
 Control: the simulator re-reads <work>/control.json before starting each bootstrap:
-  {"provision_seconds": 1.0, "fail": ["glob", ...], "hang": ["glob", ...]}
-"fail" builds' provisioning exits 3; "hang" builds' provisioning never finishes.
+  {"provision_seconds": 1.0, "fail": ["glob", ...], "hang": ["glob", ...],
+   "bundle_fail": ["glob", ...], "upload_fail": ["glob", ...]}
+"fail" builds' provisioning exits 3; "hang" builds' provisioning never finishes;
+"bundle_fail" builds' ec2-bundle-vol exits 4 after writing part of a bundle;
+"upload_fail" builds' ec2-upload-bundle exits 5 after uploading one part.
 
 On start it prints one JSON line to stdout: {"endpoint": URL, "moto": URL, "work": DIR}.
 """
@@ -102,15 +116,21 @@ touch "$AMIPUB_SIM_DIR/poweroff-called"
 STANDIN_BUNDLE_VOL = r"""#!/bin/sh
 # Stand-in for ec2-bundle-vol: writes a small fake bundle (manifest and two parts).
 set -e
-dest=""; prefix="image"
+dest=""; prefix="image"; partition="(none)"; exclude=""; key=""
 while [ $# -gt 0 ]; do
-  case "$1" in -d) dest="$2"; shift;; -p) prefix="$2"; shift;; esac; shift
+  case "$1" in
+    -d) dest="$2"; shift;; -p) prefix="$2"; shift;; -e) exclude="$2"; shift;;
+    -k) key="$2"; shift;; --partition) partition="$2"; shift;;
+  esac; shift
 done
+[ -r "$key" ] || { echo "instance-sim: cannot read the signing key" >&2; exit 2; }
+# What a test may want to check; never the signing material itself.
+echo "instance-sim: ec2-bundle-vol --partition $partition -e $exclude"
 mkdir -p "$dest"
+printf 'part0 of %s\n' "$AMIPUB_BUILD_NAME" > "$dest/$prefix.part.0"
 for pat in $AMIPUB_SIM_BUNDLE_FAIL; do
   case "$AMIPUB_BUILD_NAME" in $pat) echo "instance-sim: bundling failed" >&2; exit 4;; esac
 done
-printf 'part0 of %s\n' "$AMIPUB_BUILD_NAME" > "$dest/$prefix.part.0"
 printf 'part1 of %s\n' "$AMIPUB_BUILD_NAME" > "$dest/$prefix.part.1"
 cat > "$dest/$prefix.manifest.xml" <<XML
 <manifest><image><name>$prefix</name><parts count="2"><part index="0"><filename>$prefix.part.0</filename></part><part index="1"><filename>$prefix.part.1</filename></part></parts></image></manifest>
@@ -118,20 +138,45 @@ XML
 echo "instance-sim: bundled into $dest"
 """
 
-STANDIN_UPLOAD_BUNDLE = r"""#!/bin/sh
-# Stand-in for ec2-upload-bundle: uploads the bundle's files with curl to the presigned URLs
-# the bootstrap passes in AMIPUB_UPLOAD_URLS_FILE (lines "<file name> <url>").
-set -e
-manifest=""; dir=""
-while [ $# -gt 0 ]; do
-  case "$1" in -m) manifest="$2"; shift;; -d) dir="$2"; shift;; esac; shift
-done
-while read -r name url; do
-  [ -n "$name" ] || continue
-  curl -fsS -X PUT --upload-file "$dir/$name" "$url" >/dev/null
-done < "$AMIPUB_UPLOAD_URLS_FILE"
-echo "instance-sim: uploaded $(basename "$manifest")"
-"""
+STANDIN_UPLOAD_BUNDLE = r'''#!@PYTHON@
+"""Stand-in for ec2-upload-bundle: uploads the manifest's parts, then the manifest, to
+-b BUCKET[/PREFIX] with S3 PutObject signed by -a/-s/-t, as the real tool does."""
+import fnmatch, os, re, sys
+import boto3
+
+args, i = {}, 1
+while i < len(sys.argv):
+    a = sys.argv[i]
+    if a in ("--batch", "--retry"):
+        i += 1
+        continue
+    args[a] = sys.argv[i + 1] if i + 1 < len(sys.argv) else ""
+    i += 2
+for flag in ("-b", "-m", "-a", "-s"):
+    if not args.get(flag):
+        sys.exit(f"ec2-upload-bundle: missing {flag}")
+bucket, _, prefix = args["-b"].partition("/")
+manifest = args["-m"]
+folder = args.get("-d") or os.path.dirname(manifest)
+s3 = boto3.client(
+    "s3",
+    endpoint_url=os.environ["AMIPUB_SIM_S3"],
+    region_name=args.get("--region", "us-east-1"),
+    aws_access_key_id=args["-a"],
+    aws_secret_access_key=args["-s"],
+    aws_session_token=args.get("-t") or None,
+)
+parts = re.findall(r"<filename>([^<]+)</filename>", open(manifest).read())
+build = os.environ.get("AMIPUB_BUILD_NAME", "")
+failing = any(fnmatch.fnmatch(build, p) for p in os.environ.get("AMIPUB_SIM_UPLOAD_FAIL", "").split())
+for n, name in enumerate(parts + [os.path.basename(manifest)]):
+    key = f"{prefix}/{name}" if prefix else name
+    with open(os.path.join(folder, name), "rb") as f:
+        s3.put_object(Bucket=bucket, Key=key, Body=f.read())
+    if failing and n == 0:
+        sys.exit("instance-sim: upload failed")
+print(f"instance-sim: uploaded {len(parts)} parts and {os.path.basename(manifest)} to {args['-b']}")
+'''
 
 
 class Control:
@@ -152,9 +197,11 @@ class Control:
 class Simulator:
     """Plays the build instances moto does not run."""
 
-    def __init__(self, moto_url, regions, work, control, poll):
+    def __init__(self, moto_url, regions, work, control, poll, s3_endpoint, imds_url):
         import boto3
 
+        self.s3_endpoint = s3_endpoint
+        self.imds_url = imds_url
         self.clients = {
             r: boto3.client("ec2", region_name=r, endpoint_url=moto_url) for r in regions
         }
@@ -242,7 +289,7 @@ class Simulator:
             ("bash", STANDIN_BASH),
             ("poweroff", STANDIN_POWEROFF),
             ("ec2-bundle-vol", STANDIN_BUNDLE_VOL),
-            ("ec2-upload-bundle", STANDIN_UPLOAD_BUNDLE),
+            ("ec2-upload-bundle", STANDIN_UPLOAD_BUNDLE.replace("@PYTHON@", sys.executable)),
         ]:
             p = os.path.join(d, "bin", name)
             with open(p, "w", encoding="utf-8") as f:
@@ -258,6 +305,9 @@ class Simulator:
             AMIPUB_SIM_FAIL=" ".join(conf.get("fail", [])),
             AMIPUB_SIM_HANG=" ".join(conf.get("hang", [])),
             AMIPUB_SIM_BUNDLE_FAIL=" ".join(conf.get("bundle_fail", [])),
+            AMIPUB_SIM_UPLOAD_FAIL=" ".join(conf.get("upload_fail", [])),
+            AMIPUB_SIM_S3=self.s3_endpoint,
+            AMIPUB_IMDS=f"{self.imds_url}/{iid}",
         )
         self.stats["booted"] += 1
         with open(os.path.join(d, "console.log"), "wb") as log:
@@ -282,6 +332,108 @@ class Simulator:
                 backend.stop_instances([iid])
             self.stats["powered_off"] += 1
         print(f"instance-sim: {iid} ({build}) bootstrap exited {rc}", file=sys.stderr)
+
+
+def make_imds(sim):
+    """The instance metadata service (IMDSv2) of every simulated instance, at /<instance-id>/."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def reply(self, status, body):
+            data = body.encode()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_PUT(self):
+            n = int(self.headers.get("Content-Length") or 0)
+            if n:
+                self.rfile.read(n)
+            if self.path.endswith("/latest/api/token"):
+                self.reply(200, "sim-imds-token")
+            else:
+                self.reply(404, "")
+
+        def do_GET(self):
+            if self.headers.get("X-aws-ec2-metadata-token") != "sim-imds-token":
+                self.reply(401, "")
+                return
+            _, iid, rest = self.path.split("/", 2)
+            profile = None
+            for region in sim.clients:
+                try:
+                    profile = sim.instance(region, iid).iam_instance_profile
+                    break
+                except Exception:
+                    continue
+            base = "latest/meta-data/iam/security-credentials/"
+            if not profile or not rest.startswith(base):
+                self.reply(404, "")
+                return
+            role = str(profile.get("Arn", "role")).rsplit("/", 1)[-1]
+            if rest == base:
+                self.reply(200, role)
+            elif rest == base + role:
+                self.reply(200, json.dumps({
+                    "Code": "Success",
+                    "Type": "AWS-HMAC",
+                    "AccessKeyId": "ASIASIMULATEDINSTANCE",
+                    "SecretAccessKey": "simulated-instance-secret",
+                    "Token": "simulated-session-token",
+                    "Expiration": "2099-01-01T00:00:00Z",
+                }, indent=2))
+            else:
+                self.reply(404, "")
+
+    return Handler
+
+
+def patch_register_image():
+    """RegisterImage as EC2 does it for a bundle: see the module's docstring."""
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.ec2.exceptions import EC2ClientError
+    from moto.ec2.responses.amis import AmisResponse
+    from moto.s3.models import s3_backends
+
+    original = AmisResponse.register_image
+
+    def register_image(self):
+        location = self._get_param("ImageLocation")
+        if location:
+            bucket, _, key = location.partition("/")
+            try:
+                s3_backends[DEFAULT_ACCOUNT_ID]["aws"].get_object(bucket, key).value
+            except Exception:
+                raise EC2ClientError(
+                    "InvalidManifest", f"The manifest {location} could not be read."
+                )
+        result = original(self)
+        ami = self.ec2_backend.amis[result.result["ImageId"]]
+        if location:
+            ami.image_location = location
+            ami.root_device_type = "instance-store"
+        ami.virtualization_type = self._get_param("VirtualizationType") or ami.virtualization_type
+        ami.architecture = self._get_param("Architecture") or ami.architecture
+        return result
+
+    AmisResponse.register_image = register_image
+
+
+def create_instance_profile(moto_url, name):
+    """An IAM role and instance profile named `name`, for RunInstances to accept."""
+    import boto3
+
+    iam = boto3.client("iam", region_name="us-east-1", endpoint_url=moto_url)
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+             "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
+    iam.create_instance_profile(InstanceProfileName=name)
+    iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
 
 
 def classify(method, path, headers, body):
@@ -410,6 +562,8 @@ def main():
     ap.add_argument("--proxy", action="store_true", help="count requests (and inject faults)")
     ap.add_argument("--throttle-every", type=int, default=0)
     ap.add_argument("--poll", type=float, default=0.25, help="simulator poll interval")
+    ap.add_argument("--instance-profile", action="append", default=[],
+                    help="create this IAM instance profile (repeatable)")
     args = ap.parse_args()
 
     work = args.work or tempfile.mkdtemp(prefix="amipub-emulator-")
@@ -434,6 +588,7 @@ def main():
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    patch_register_image()
 
     moto_port = 0 if args.proxy else args.port
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
@@ -450,9 +605,17 @@ def main():
 
     control = Control(
         os.path.join(work, "control.json"),
-        {"provision_seconds": args.provision_seconds, "fail": [], "hang": []},
+        {"provision_seconds": args.provision_seconds, "fail": [], "hang": [],
+         "bundle_fail": [], "upload_fail": []},
     )
-    sim = Simulator(moto_url, regions, work, control, args.poll)
+    for name in args.instance_profile:
+        create_instance_profile(moto_url, name)
+    imds = http.server.ThreadingHTTPServer(("127.0.0.1", 0), None)
+    imds_url = f"http://127.0.0.1:{imds.server_address[1]}"
+    sim = Simulator(moto_url, regions, work, control, args.poll, endpoint, imds_url)
+    imds.RequestHandlerClass = make_imds(sim)
+    imds.daemon_threads = True
+    threading.Thread(target=imds.serve_forever, daemon=True).start()
     threading.Thread(target=sim.run_forever, daemon=True).start()
 
     print(json.dumps({"endpoint": endpoint, "moto": moto_url, "work": work}), flush=True)

@@ -108,7 +108,7 @@ fn duplicate_build_names() {
     );
     let err = plan_fails(&s, &[]);
     assert!(
-        err.contains("configs/official.yaml:23: releases lists \"1404\" twice"),
+        err.contains("configs/official.yaml:29: releases lists \"1404\" twice"),
         "{err}"
     );
     insta::assert_snapshot!(err);
@@ -220,11 +220,11 @@ fn account_ids_that_are_not_12_digits() {
     );
     let err = plan_fails(&s, &[]);
     assert!(
-        err.contains("configs/official.yaml:21: \"12345678901\" is not an AWS account ID"),
+        err.contains("configs/official.yaml:27: \"12345678901\" is not an AWS account ID"),
         "{err}"
     );
     assert!(
-        err.contains("configs/official.yaml:22: account ID 123456789012 must be a quoted string"),
+        err.contains("configs/official.yaml:28: account ID 123456789012 must be a quoted string"),
         "{err}"
     );
     assert!(!err.contains("012345678901\" is not"), "{err}");
@@ -273,7 +273,7 @@ fn problems_in_both_files_are_reported_together() {
     );
     assert!(
         err.contains(
-            "configs/official.yaml:19: launch permission group \"everyone\" does not exist"
+            "configs/official.yaml:25: launch permission group \"everyone\" does not exist"
         ),
         "{err}"
     );

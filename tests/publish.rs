@@ -34,32 +34,6 @@ fn tag(img: &aws_sdk_ec2::types::Image, key: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-async fn launch_permissions(emu: &Emulator, region: &str, ami: &str) -> BTreeSet<String> {
-    let (ec2, _) = emu.clients(region).await;
-    ec2.describe_image_attribute()
-        .image_id(ami)
-        .attribute(aws_sdk_ec2::types::ImageAttributeName::LaunchPermission)
-        .send()
-        .await
-        .unwrap()
-        .launch_permissions()
-        .iter()
-        .map(|p| {
-            p.group()
-                .map(|g| format!("group:{}", g.as_str()))
-                .or_else(|| p.user_id().map(|u| format!("account:{u}")))
-                .unwrap_or_default()
-        })
-        .collect()
-}
-
-fn ami_ids(s: &Scratch) -> serde_json::Value {
-    serde_json::from_str(
-        &std::fs::read_to_string(s.path("ami_ids.json")).expect("ami_ids.json written"),
-    )
-    .unwrap()
-}
-
 /// An emulator whose simulated provisioning takes 0.2 s.
 fn quick_emulator() -> Emulator {
     Emulator::start(Options {
@@ -110,7 +84,7 @@ async fn one_build_end_to_end() {
     assert_eq!(tag(img, "amipub:version").as_deref(), Some("2.6.2"));
     assert_eq!(tag(img, "Project").as_deref(), Some("ComboAMI"));
     assert!(
-        launch_permissions(&emu, "us-east-1", img.image_id().unwrap())
+        emu.launch_permissions("us-east-1", img.image_id().unwrap())
             .await
             .is_empty(),
         "private"
@@ -122,7 +96,7 @@ async fn one_build_end_to_end() {
     );
     assert_nothing_left(&emu, "us-east-1", "comboami-test-2-6-2-us-east-1").await;
 
-    let ids = ami_ids(&s);
+    let ids = s.ami_ids();
     assert_eq!(ids["us-east-1"][0]["id"], img.image_id().unwrap());
     assert_eq!(ids["us-east-1"][0]["Release"], "14.04");
     assert_eq!(ids["us-east-1"][0]["virtualization type"], "paravirtual");
@@ -169,7 +143,7 @@ async fn official_matrix_as_public_ebs_builds() {
     let (out, _) = run_expect(&mut publish(&s, &emu, &["--all-regions"]), 0);
     assert!(out.contains("32 AMIs published, 0 failed"), "{out}");
 
-    let ids = ami_ids(&s);
+    let ids = s.ami_ids();
     assert_eq!(count_entries(&ids), 32);
     let regions = [
         "ap-northeast-1",
@@ -201,7 +175,7 @@ async fn official_matrix_as_public_ebs_builds() {
             assert_eq!(tag(img, "amipub:version").as_deref(), Some("2.6.2"));
             assert!(tag(img, "amipub:build").unwrap().starts_with(region));
             assert_eq!(
-                launch_permissions(&emu, region, id).await,
+                emu.launch_permissions(region, id).await,
                 BTreeSet::from(["group:all".to_string()])
             );
         }
@@ -242,7 +216,7 @@ async fn only_one_build_leaves_other_entries_untouched() {
         &mut publish(&s, &emu, &["--config", EBS, "--only", "us-east-1-1404-pv"]),
         0,
     );
-    let after = ami_ids(&s);
+    let after = s.ami_ids();
     let before: serde_json::Value = serde_json::from_str(before).unwrap();
     let new_id = emu.amipub_images("us-east-1").await[0]
         .image_id()
@@ -341,7 +315,7 @@ async fn a_failing_build_leaves_nothing_behind_and_a_rerun_finishes_the_job() {
         "no snapshot of the failed build"
     );
     assert_nothing_left(&emu, "us-east-1", "comboami-test-2-6-2-us-east-1").await;
-    assert_eq!(count_entries(&ami_ids(&s)), 3);
+    assert_eq!(count_entries(&s.ami_ids()), 3);
 
     emu.control(serde_json::json!({"provision_seconds": 0.2}));
     let (out, _) = run_expect(&mut publish(&s, &emu, &["--config", EBS]), 0);
@@ -352,7 +326,7 @@ async fn a_failing_build_leaves_nothing_behind_and_a_rerun_finishes_the_job() {
         4,
         "only the missing build was made"
     );
-    assert_eq!(count_entries(&ami_ids(&s)), 4);
+    assert_eq!(count_entries(&s.ami_ids()), 4);
 }
 
 #[tokio::test]
@@ -438,7 +412,7 @@ async fn machine_readable_lines_end_with_packer_artifact_lines() {
         &mut publish(&s, &emu, &["--config", EBS, "--machine-readable"]),
         0,
     );
-    let ids = ami_ids(&s);
+    let ids = s.ami_ids();
     for line in out.lines() {
         let fields: Vec<&str> = line.splitn(3, ',').collect();
         assert_eq!(fields.len(), 3, "timestamp,target,type...: {line}");

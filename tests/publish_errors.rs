@@ -43,11 +43,96 @@ fn debug_without_a_terminal_is_refused() {
 }
 
 #[test]
-fn instance_store_builds_are_refused_until_supported() {
+fn instance_store_without_signing_material_names_each_missing_item() {
     let s = Scratch::new();
     let err = publish(&s, &["--only", "us-east-1-1404-pv"], 2);
+    for item in [
+        "the signing account ID is missing: set account_id in local.yaml (copy local.example.yaml) or the environment variable AMIPUB_ACCOUNT_ID",
+        "the signing certificate is missing: set certificate in local.yaml",
+        "AMIPUB_SIGNING_CERT",
+        "the signing key is missing: set private_key in local.yaml",
+        "AMIPUB_SIGNING_KEY",
+    ] {
+        assert!(err.contains(item), "{item:?} not in:\n{err}");
+    }
+    assert_eq!(
+        err.matches("error: instance-store builds need signing material")
+            .count(),
+        3,
+        "{err}"
+    );
+}
+
+#[test]
+fn a_named_local_settings_file_must_exist() {
+    let s = Scratch::new();
+    let err = publish(&s, &["--local-settings", "nowhere.yaml"], 2);
     assert!(
-        err.contains("us-east-1-1404-pv is an instance-store build"),
+        err.contains("nowhere.yaml: No such file or directory"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_signing_material_is_refused_without_quoting_it() {
+    let s = Scratch::new();
+    let marker = s.signing();
+    s.write("keys/cert.pem", "not a certificate");
+    s.edit("local.yaml", "\"123456789012\"", "\"12345\"");
+    let err = publish(&s, &[], 2);
+    assert!(
+        err.contains("the signing account ID (account_id in local.yaml) must be 12 digits"),
+        "{err}"
+    );
+    assert!(err.contains("the signing certificate"), "{err}");
+    assert!(err.contains("is not a PEM certificate"), "{err}");
+    assert!(
+        !err.contains("12345\""),
+        "the account ID is not quoted: {err}"
+    );
+    assert!(!err.contains(&marker), "{err}");
+    // An account ID written as a number may lose leading zeros.
+    s.edit("local.yaml", "\"12345\"", "123456789012");
+    let err = publish(&s, &[], 2);
+    assert!(
+        err.contains("account_id in local.yaml must be a quoted string"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_instance_store_profile_without_an_instance_profile_is_refused_with_its_line() {
+    let s = Scratch::new();
+    s.signing();
+    s.edit(
+        "configs/official.yaml",
+        "iam_instance_profile: amipub-bundler\n",
+        "",
+    );
+    let err = publish(&s, &[], 2);
+    assert!(
+        err.contains("configs/official.yaml:4: instance-store builds need iam_instance_profile"),
+        "{err}"
+    );
+    s.edit(
+        "configs/official.yaml",
+        "backing: instance-store",
+        "backing: instance-store\niam_instance_profile: arn:aws:iam::1:instance-profile/x",
+    );
+    let err = publish(&s, &[], 2);
+    assert!(err.contains("configs/official.yaml:5: iam_instance_profile \"arn:aws:iam::1:instance-profile/x\" is not an instance profile name"), "{err}");
+}
+
+#[test]
+fn bundle_commands_belong_to_instance_store_profiles() {
+    let s = Scratch::new();
+    s.write(
+        EBS,
+        &(std::fs::read_to_string(s.path(EBS)).unwrap() + "bundle:\n  command: \"true\"\n"),
+    );
+    let err = publish(&s, &["--config", EBS], 2);
+    assert!(
+        err.contains("bundle applies to instance-store builds only, and this profile is ebs"),
         "{err}"
     );
 }

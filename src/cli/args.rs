@@ -124,6 +124,10 @@ pub struct PublishArgs {
     /// Where run directories (logs, events) go.
     #[arg(long, value_name = "DIR", default_value = ".amipub/runs")]
     pub runs_dir: PathBuf,
+    /// Signing material of instance-store builds (default: local.yaml if it exists; the
+    /// AMIPUB_ACCOUNT_ID, AMIPUB_SIGNING_CERT and AMIPUB_SIGNING_KEY variables win over it)
+    #[arg(long, value_name = "FILE")]
+    pub local_settings: Option<PathBuf>,
 }
 
 /// Arguments of `amipub verify`.

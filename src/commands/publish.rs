@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use super::prompt::TerminalPrompt;
 use crate::aws::Clients;
 use crate::cli::{OnError, PublishArgs};
+use crate::config::{Backing, SigningMaterial, signing};
 use crate::engine::{
     self, Engine, EngineOptions, ErrorPolicy, Interact, NoInteraction, Permissions, PollSettings,
 };
@@ -22,6 +23,9 @@ use crate::output::rundir::RunDir;
 use crate::output::write_atomic;
 use crate::plan::Plan;
 use crate::report::{self, Style, summary};
+
+/// The local settings file read when --local-settings is not given.
+const DEFAULT_LOCAL_SETTINGS: &str = "local.yaml";
 
 /// Seconds between the bootstrap's log uploads.
 const LOG_INTERVAL_SECS: u64 = 20;
@@ -42,19 +46,7 @@ pub async fn run(args: PublishArgs) -> Result<(), Error> {
             "--poll-interval must be longer than zero, e.g. 2s".into(),
         ]));
     }
-    if !args.dry_run
-        && let Some(b) = selected
-            .builds
-            .iter()
-            .find(|b| b.backing == crate::config::Backing::InstanceStore)
-    {
-        return Err(Error::Usage(vec![format!(
-            "{} is an instance-store build, and this version of amipub publishes EBS-backed builds only \
-             (instance-store bundling is not built yet); use an EBS profile such as configs/test-ebs.yaml, \
-             or `--dry-run` to check the plan and preflight",
-            b.name
-        )]));
-    }
+    let signing = load_signing(&selected.builds, args.local_settings.as_deref())?;
     let script = std::fs::read(&config.script).map_err(|e| Error::io(&config.script, e))?;
     let manifest_path = Manifest::path_beside(&args.output);
     // Read the outputs now, so that a damaged file stops the run before anything is launched.
@@ -125,6 +117,9 @@ pub async fn run(args: PublishArgs) -> Result<(), Error> {
         script: Arc::new(script),
         log_interval_secs: LOG_INTERVAL_SECS,
         log_dir: rundir.logs(),
+        signing,
+        bundle: config.p().bundle.clone(),
+        iam_instance_profile: config.p().iam_instance_profile.clone(),
     };
     let interact: Arc<dyn Interact> = if ask {
         Arc::new(TerminalPrompt { pause: args.debug })
@@ -240,6 +235,32 @@ pub async fn run(args: PublishArgs) -> Result<(), Error> {
         )));
     }
     Ok(())
+}
+
+/// Loads the signing material when any of `builds` is instance-store backed; every missing or
+/// bad item is a usage error (exit 2), found before anything is launched.
+pub(crate) fn load_signing(
+    builds: &[Build],
+    local_settings: Option<&std::path::Path>,
+) -> Result<Option<Arc<SigningMaterial>>, Error> {
+    if !builds.iter().any(|b| b.backing == Backing::InstanceStore) {
+        return Ok(None);
+    }
+    let path = local_settings.unwrap_or(std::path::Path::new(DEFAULT_LOCAL_SETTINGS));
+    match signing::load(path, local_settings.is_some(), |k| std::env::var(k).ok()) {
+        Ok(m) => {
+            for w in &m.warnings {
+                eprintln!("warning: {w}");
+            }
+            Ok(Some(Arc::new(m)))
+        }
+        Err(problems) => Err(Error::Usage(
+            problems
+                .into_iter()
+                .map(|p| format!("instance-store builds need signing material: {p}"))
+                .collect(),
+        )),
+    }
 }
 
 /// `20261121T053115Z-1a2b3c`: sortable by time, unique by its random suffix.

@@ -7,6 +7,7 @@ mod diagnostics;
 mod profile;
 mod regions;
 pub mod rules;
+pub mod signing;
 pub mod template;
 mod yaml;
 
@@ -16,8 +17,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use diagnostics::{Diagnostic, Diagnostics};
-pub use profile::{Backing, LaunchPermissions, Profile, Provision, Timeouts};
+pub use profile::{Backing, Bundle, LaunchPermissions, Profile, Provision, Timeouts};
 pub use regions::{RegionEntry, RegionsFile};
+pub use signing::SigningMaterial;
 pub use template::{Template, Vars};
 pub use yaml::{Located, Seg};
 
@@ -348,6 +350,7 @@ fn check_profile(
             );
         }
     }
+    check_instance_store(path, p, diags);
     if v.timeouts.provision.is_zero() || v.timeouts.image.is_zero() {
         diags.push(
             path,
@@ -368,6 +371,48 @@ fn check_profile(
             tags,
         },
     ))
+}
+
+/// What an instance-store profile needs besides signing material (which is checked by the
+/// commands that publish, because `plan` must work without it).
+fn check_instance_store(path: &Path, p: &Located<Profile>, diags: &mut Diagnostics) {
+    let v = &p.value;
+    match (v.backing, &v.iam_instance_profile) {
+        (Backing::InstanceStore, None) => diags.push(
+            path,
+            p.line(&[Seg::Key("backing")]),
+            "instance-store builds need iam_instance_profile",
+            Some(
+                "name the instance profile whose role may upload the bundle, e.g. \
+                 iam_instance_profile: amipub-bundler (README, \"Instance-store builds\")"
+                    .into(),
+            ),
+        ),
+        (_, Some(name)) => {
+            if let Err(e) = rules::check_instance_profile(name) {
+                diags.push(path, p.line(&[Seg::Key("iam_instance_profile")]), e, None);
+            }
+        }
+        _ => {}
+    }
+    if v.backing == Backing::Ebs && (v.bundle.command.is_some() || v.bundle.upload.is_some()) {
+        diags.push(
+            path,
+            p.line(&[Seg::Key("bundle")]),
+            "bundle applies to instance-store builds only, and this profile is ebs",
+            Some("remove bundle, or set backing: instance-store".into()),
+        );
+    }
+    for (key, cmd) in [("command", &v.bundle.command), ("upload", &v.bundle.upload)] {
+        if cmd.as_deref().is_some_and(|c| c.trim().is_empty()) {
+            diags.push(
+                path,
+                p.line(&[Seg::Key("bundle"), Seg::Key(key)]),
+                format!("bundle.{key} is empty"),
+                Some("remove it to use the default command".into()),
+            );
+        }
+    }
 }
 
 fn check_list_duplicates<S: AsRef<str>>(

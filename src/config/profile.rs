@@ -63,6 +63,49 @@ pub struct Profile {
     /// How long each phase of a build may take.
     #[serde(default)]
     pub timeouts: Timeouts,
+    /// Instance profile of the build instances; required for instance-store builds, whose only
+    /// right to upload the bundle it is.
+    #[serde(default)]
+    pub iam_instance_profile: Option<String>,
+    /// Bundle and upload commands of instance-store builds (defaults in [`Bundle`]).
+    #[serde(default)]
+    pub bundle: Bundle,
+}
+
+/// The commands an instance-store build instance runs after provisioning, as bash text. They
+/// read what they need from variables the bootstrap sets (README, "Instance-store builds"), so
+/// that no signing material or credential is ever written into user data.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bundle {
+    /// Bundles the root volume into `$AMIPUB_BUNDLE_DIR` (default [`Bundle::DEFAULT_COMMAND`]).
+    pub command: Option<String>,
+    /// Uploads the bundle to `$AMIPUB_BUCKET/$AMIPUB_PREFIX` (default [`Bundle::DEFAULT_UPLOAD`]).
+    pub upload: Option<String>,
+}
+
+impl Bundle {
+    /// The legacy kit's bundle command; `$AMIPUB_PARTITION_FLAGS` is `--partition mbr` for HVM
+    /// images of 14.04 and later, and `$AMIPUB_EXCLUDE` keeps the signing material (and the
+    /// bootstrap's work directory) out of the image.
+    pub const DEFAULT_COMMAND: &str = "ec2-bundle-vol -k \"$AMIPUB_SIGNING_KEY\" -u \"$AMIPUB_ACCOUNT_ID\" \
+-c \"$AMIPUB_SIGNING_CERT\" -r \"$AMIPUB_ARCH\" -e \"$AMIPUB_EXCLUDE\" -d \"$AMIPUB_BUNDLE_DIR\" \
+-p \"$AMIPUB_BUNDLE_NAME\" --batch --no-filter $AMIPUB_PARTITION_FLAGS";
+    /// The legacy kit's upload command, with the instance profile's temporary credentials.
+    pub const DEFAULT_UPLOAD: &str = "ec2-upload-bundle -b \"$AMIPUB_BUCKET/$AMIPUB_PREFIX\" \
+-m \"$AMIPUB_BUNDLE_DIR/$AMIPUB_BUNDLE_NAME.manifest.xml\" -a \"$AWS_ACCESS_KEY_ID\" \
+-s \"$AWS_SECRET_ACCESS_KEY\" -t \"$AWS_SESSION_TOKEN\" -d \"$AMIPUB_BUNDLE_DIR\" \
+--batch --region \"$AMIPUB_REGION\" --retry";
+
+    /// The bundle command to run.
+    pub fn command(&self) -> &str {
+        self.command.as_deref().unwrap_or(Self::DEFAULT_COMMAND)
+    }
+
+    /// The upload command to run.
+    pub fn upload(&self) -> &str {
+        self.upload.as_deref().unwrap_or(Self::DEFAULT_UPLOAD)
+    }
 }
 
 /// The provisioning script run on the build instance.

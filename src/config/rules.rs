@@ -134,6 +134,22 @@ pub fn check_account_id(id: &str) -> Result<(), String> {
     }
 }
 
+/// An IAM instance profile name (1 to 128 of letters, digits and `+=,.@_-`).
+pub fn check_instance_profile(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "iam_instance_profile \"{name}\" is not an instance profile name: 1 to 128 letters, digits and +=,.@_- (the name, not the ARN)"
+        ))
+    }
+}
+
 /// An environment variable name the bootstrap can export.
 pub fn check_env_name(name: &str) -> Result<(), String> {
     let mut chars = name.chars();

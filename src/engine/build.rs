@@ -6,11 +6,12 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use aws_sdk_ec2::types::{
-    InstanceType, LaunchPermission, LaunchPermissionModifications, PermissionGroup, ResourceType,
-    ShutdownBehavior, TagSpecification,
+    IamInstanceProfileSpecification, InstanceType, LaunchPermission, LaunchPermissionModifications,
+    PermissionGroup, ResourceType, ShutdownBehavior, TagSpecification,
 };
 
 use super::bootstrap::{self, BootstrapInput};
+use super::staging::{self, Access};
 use super::{Decision, Engine, ErrorPolicy, url_lifetime};
 use crate::aws::{errors, tags};
 use crate::config::Backing;
@@ -28,6 +29,10 @@ pub struct Made {
     pub prefix: String,
     /// Keys staged under the prefix.
     pub staged: Vec<String>,
+    /// Signing material staged under the prefix (instance-store builds), deleted first.
+    pub secrets: Vec<String>,
+    /// The bundle manifest's key, as the instance reported it (instance-store builds).
+    pub manifest: Option<String>,
     /// The build instance.
     pub instance: Option<String>,
     /// The AMI being made.
@@ -42,6 +47,7 @@ impl Made {
     /// True when nothing needs removing.
     pub fn is_empty(&self) -> bool {
         self.staged.is_empty()
+            && self.secrets.is_empty()
             && self.instance.is_none()
             && self.image.is_none()
             && self.snapshots.is_empty()
@@ -59,7 +65,13 @@ impl Made {
         for s in &self.snapshots {
             v.push(format!("{build}: snapshot {s} in {}", self.region));
         }
-        if !self.staged.is_empty() {
+        if !self.secrets.is_empty() {
+            v.push(format!(
+                "{build}: signing material under s3://{}/{}/signing/ (delete it)",
+                self.bucket, self.prefix
+            ));
+        }
+        if !self.staged.is_empty() || self.manifest.is_some() {
             v.push(format!(
                 "{build}: objects under s3://{}/{}/",
                 self.bucket, self.prefix
@@ -181,11 +193,27 @@ impl Engine {
             match decision {
                 Decision::Retry => continue,
                 Decision::Cleanup => self.clean_up(b, &mut made).await,
-                Decision::Abort => self.events.send(Event::CleanedUp {
-                    build: b.name.clone(),
-                    removed: Vec::new(),
-                    left: made.describe(&b.name),
-                }),
+                Decision::Abort => {
+                    // Even a build kept for inspection keeps no signing material.
+                    let had = !made.secrets.is_empty();
+                    let mut removed = Vec::new();
+                    let mut left = Vec::new();
+                    match self.forget_secrets(b, &mut made).await {
+                        Ok(()) if had => removed.push(format!(
+                            "signing material under s3://{}/{}/signing/ (deleted)",
+                            b.bucket, made.prefix
+                        )),
+                        Ok(()) => {}
+                        Err(e) => left.push(e),
+                    }
+                    self.ledger.record(&b.name, &made);
+                    left.extend(made.describe(&b.name));
+                    self.events.send(Event::CleanedUp {
+                        build: b.name.clone(),
+                        removed,
+                        left,
+                    })
+                }
             }
             return finish(Outcome::Failed {
                 step,
@@ -224,6 +252,16 @@ impl Engine {
         }
     }
 
+    /// The EC2 tags of everything `b` makes in this run.
+    pub(super) fn build_tags(&self, b: &Build) -> Vec<aws_sdk_ec2::types::Tag> {
+        tags::ec2(&tags::for_build(
+            &self.opts.run_id,
+            &b.name,
+            &self.opts.version,
+            &b.tags,
+        ))
+    }
+
     fn note(&self, b: &Build, message: String) {
         self.events.send(Event::Note {
             build: b.name.clone(),
@@ -253,7 +291,15 @@ impl Engine {
         let key = self.key(made, "provision.sh");
         made.staged.push(key.clone());
         super::staging::put(c, &b.bucket, &key, self.opts.script.to_vec()).await?;
+        if self.needs_signing(b) {
+            self.stage_signing(b, made).await?;
+        }
         Ok(())
+    }
+
+    /// Whether `b` bundles itself (and so needs signing material on the instance).
+    pub(super) fn needs_signing(&self, b: &Build) -> bool {
+        b.backing == Backing::InstanceStore
     }
 
     async fn launch(&self, b: &Build, made: &mut Made) -> Result<(), StepError> {
@@ -270,10 +316,14 @@ impl Engine {
             build: &b.name,
             run_id: &self.opts.run_id,
             env: &b.env,
-            script_url: &super::staging::presign(c, &b.bucket, &script, false, ttl).await?,
-            log_url: &super::staging::presign(c, &b.bucket, &log, true, ttl).await?,
-            status_url: &super::staging::presign(c, &b.bucket, &status, true, ttl).await?,
+            script_url: &staging::presign(c, &b.bucket, &script, Access::Get, ttl).await?,
+            log_url: &staging::presign(c, &b.bucket, &log, Access::Put, ttl).await?,
+            status_url: &staging::presign(c, &b.bucket, &status, Access::Put, ttl).await?,
             log_interval_secs: self.opts.log_interval_secs,
+            bundle: match b.backing {
+                Backing::Ebs => None,
+                Backing::InstanceStore => Some(self.bundle_input(b, made).await?),
+            },
         });
         if user_data.len() > bootstrap::USER_DATA_LIMIT {
             return Err(format!(
@@ -283,12 +333,7 @@ impl Engine {
             )
             .into());
         }
-        let build_tags = tags::ec2(&tags::for_build(
-            &self.opts.run_id,
-            &b.name,
-            &self.opts.version,
-            &b.tags,
-        ));
+        let build_tags = self.build_tags(b);
         let spec = |rt: ResourceType| {
             TagSpecification::builder()
                 .resource_type(rt)
@@ -299,6 +344,11 @@ impl Engine {
             Backing::Ebs => ShutdownBehavior::Stop,
             Backing::InstanceStore => ShutdownBehavior::Terminate,
         };
+        let profile = self.opts.iam_instance_profile.as_ref().map(|name| {
+            IamInstanceProfileSpecification::builder()
+                .name(name)
+                .build()
+        });
         let resp = c
             .ec2
             .run_instances()
@@ -310,6 +360,7 @@ impl Engine {
             .security_group_ids(stage.security_group)
             .instance_initiated_shutdown_behavior(shutdown)
             .client_token(client_token(&self.opts.run_id, &b.name))
+            .set_iam_instance_profile(profile)
             .tag_specifications(spec(ResourceType::Instance))
             .tag_specifications(spec(ResourceType::Volume))
             .send()
@@ -332,23 +383,19 @@ impl Engine {
         let limit = self.opts.timeouts.provision;
         let seen =
             tokio::time::timeout(limit, self.waiters.instance_stopped(&b.region, &instance)).await;
-        let status = super::staging::get(c, &b.bucket, &self.key(made, "status")).await?;
-        let (code, log) = match &status {
-            Some(body) => {
-                let text = String::from_utf8_lossy(body).into_owned();
-                match bootstrap::parse_status(&text) {
-                    Some((code, log)) => (Some(code), log.to_string()),
-                    None => (None, text),
-                }
-            }
+        // The instance is done with the signing material, whatever happened to it.
+        self.forget_secrets(b, made).await?;
+        let status = staging::get(c, &b.bucket, &self.key(made, "status")).await?;
+        let text = status.map(|body| String::from_utf8_lossy(&body).into_owned());
+        let parsed = text.as_deref().and_then(bootstrap::parse_status);
+        let log = match (&parsed, &text) {
+            (Some(st), _) => st.log.to_string(),
+            (None, Some(t)) => t.clone(),
             // No final report: keep what the bootstrap uploaded while it ran.
-            None => (
-                None,
-                super::staging::get(c, &b.bucket, &self.key(made, "build.log"))
-                    .await?
-                    .map(|l| String::from_utf8_lossy(&l).into_owned())
-                    .unwrap_or_default(),
-            ),
+            (None, None) => staging::get(c, &b.bucket, &self.key(made, "build.log"))
+                .await?
+                .map(|l| String::from_utf8_lossy(&l).into_owned())
+                .unwrap_or_default(),
         };
         self.save_log(b, made, &log);
         let tail = || {
@@ -375,35 +422,64 @@ impl Engine {
             Ok(None) => return Err(fail("the region's poller stopped".into())),
             Ok(Some(seen)) => seen,
         };
-        match code {
-            Some(0) => {}
-            Some(bootstrap::FETCH_FAILED) => {
+        let Some(st) = parsed else {
+            return Err(fail(format!(
+                "the instance is {} without reporting an exit status{}",
+                seen.state,
+                seen.reason.map(|r| format!(" ({r})")).unwrap_or_default()
+            )));
+        };
+        match (st.code, st.stage) {
+            (0, _) => {}
+            (bootstrap::FETCH_FAILED, "provision") => {
                 return Err(fail(
                     "the instance could not fetch the provisioning script".into(),
                 ));
             }
-            Some(n) => {
+            (n, "provision") => {
                 return Err(fail(format!(
                     "the provisioning script exited with status {n}"
                 )));
             }
-            None => {
+            (_, "signing") => {
+                return Err(fail(
+                    "the instance could not fetch the signing material".into(),
+                ));
+            }
+            (_, "credentials") => {
                 return Err(fail(format!(
-                    "the instance is {} without reporting an exit status{}",
-                    seen.state,
-                    seen.reason.map(|r| format!(" ({r})")).unwrap_or_default()
+                    "the instance got no credentials from its instance profile {}; check that its role may be assumed by EC2",
+                    self.opts
+                        .iam_instance_profile
+                        .as_deref()
+                        .unwrap_or("(none)")
                 )));
             }
+            (n, stage) => {
+                return Err(fail(format!("the {stage} command exited with status {n}")));
+            }
         }
-        if b.backing == Backing::Ebs && seen.state != "stopped" {
-            return Err(fail(format!(
-                "the instance is {}, so no image can be made from it",
-                seen.state
-            )));
+        match b.backing {
+            Backing::Ebs if seen.state != "stopped" => {
+                return Err(fail(format!(
+                    "the instance is {}, so no image can be made from it",
+                    seen.state
+                )));
+            }
+            Backing::InstanceStore => {
+                made.manifest = st.manifest.map(str::to_string);
+                if made.manifest.is_none() {
+                    return Err(fail("the instance reported no bundle manifest".into()));
+                }
+            }
+            Backing::Ebs => {}
         }
         self.note(
             b,
-            format!("provisioned; instance {instance} is {}", seen.state),
+            match &made.manifest {
+                Some(m) => format!("bundled and uploaded to s3://{}/{m}", b.bucket),
+                None => format!("provisioned; instance {instance} is {}", seen.state),
+            },
         );
         Ok(())
     }
@@ -430,12 +506,14 @@ impl Engine {
     async fn image(&self, b: &Build, made: &mut Made) -> Result<(), StepError> {
         let c = self.clients.region(&b.region);
         let instance = made.instance.clone().ok_or("no instance to image")?;
-        let build_tags = tags::ec2(&tags::for_build(
-            &self.opts.run_id,
-            &b.name,
-            &self.opts.version,
-            &b.tags,
-        ));
+        let build_tags = self.build_tags(b);
+        if made.image.is_none() && b.backing == Backing::InstanceStore {
+            self.register_bundle(b, made).await?;
+            self.note(
+                b,
+                format!("registered {}", made.image.as_deref().unwrap_or("?")),
+            );
+        }
         if made.image.is_none() {
             let resp = c
                 .ec2
@@ -590,6 +668,10 @@ impl Engine {
         let c = self.clients.region(&b.region);
         let mut removed = Vec::new();
         let mut left = Vec::new();
+        // Signing material first: of all this build made, it must not outlive the run.
+        if let Err(e) = self.forget_secrets(b, made).await {
+            left.push(e);
+        }
 
         let mut instances: BTreeSet<String> = made.instance.iter().cloned().collect();
         match c

@@ -3,6 +3,7 @@
 
 pub mod bootstrap;
 mod build;
+mod bundle;
 pub mod interact;
 pub mod preflight;
 pub mod staging;
@@ -72,6 +73,12 @@ pub struct EngineOptions {
     pub log_interval_secs: u64,
     /// Where each build's provisioning log is saved.
     pub log_dir: PathBuf,
+    /// Signing material for instance-store builds (`None` when the run has none).
+    pub signing: Option<Arc<crate::config::SigningMaterial>>,
+    /// Bundle and upload commands of instance-store builds.
+    pub bundle: crate::config::Bundle,
+    /// Instance profile of the build instances.
+    pub iam_instance_profile: Option<String>,
 }
 
 /// Everything a run needs, shared by its builds.

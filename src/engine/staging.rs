@@ -227,34 +227,70 @@ pub async fn get(c: &RegionClients, bucket: &str, key: &str) -> Result<Option<Ve
     }
 }
 
-/// A presigned GET (`put == false`) or PUT of `bucket/key`, valid for `expires`.
+/// What a presigned URL lets its holder do with one object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Read it.
+    Get,
+    /// Write it.
+    Put,
+    /// Delete it.
+    Delete,
+}
+
+/// A presigned URL for `access` to `bucket/key`, valid for `expires`.
 pub async fn presign(
     c: &RegionClients,
     bucket: &str,
     key: &str,
-    put: bool,
+    access: Access,
     expires: Duration,
 ) -> Result<String, String> {
     let cfg = PresigningConfig::expires_in(expires).map_err(|e| e.to_string())?;
     let fail = |e: &(dyn std::error::Error + 'static)| {
         format!("presigning s3://{bucket}/{key}: {}", errors::short(e))
     };
-    if put {
-        let r =
-            c.s3.put_object()
-                .bucket(bucket)
-                .key(key)
-                .presigned(cfg)
-                .await;
-        r.map(|r| r.uri().to_string()).map_err(|e| fail(&e))
-    } else {
-        let r =
+    // Each operation's error type differs, so each arm finishes its own result.
+    match access {
+        Access::Get => {
             c.s3.get_object()
                 .bucket(bucket)
                 .key(key)
                 .presigned(cfg)
-                .await;
-        r.map(|r| r.uri().to_string()).map_err(|e| fail(&e))
+                .await
+                .map(|r| r.uri().to_string())
+                .map_err(|e| fail(&e))
+        }
+        Access::Put => {
+            c.s3.put_object()
+                .bucket(bucket)
+                .key(key)
+                .presigned(cfg)
+                .await
+                .map(|r| r.uri().to_string())
+                .map_err(|e| fail(&e))
+        }
+        Access::Delete => {
+            c.s3.delete_object()
+                .bucket(bucket)
+                .key(key)
+                .presigned(cfg)
+                .await
+                .map(|r| r.uri().to_string())
+                .map_err(|e| fail(&e))
+        }
+    }
+}
+
+/// Whether `bucket/key` exists.
+pub async fn exists(c: &RegionClients, bucket: &str, key: &str) -> Result<bool, String> {
+    match c.s3.head_object().bucket(bucket).key(key).send().await {
+        Ok(_) => Ok(true),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
+        Err(e) => Err(format!(
+            "looking for s3://{bucket}/{key}: {}",
+            errors::describe(&e)
+        )),
     }
 }
 

@@ -139,14 +139,19 @@ pub async fn inventory(clients: &Clients, c: &Criteria) -> Inventory {
     )
     .await;
     let mut inv = Inventory::default();
+    let mut bundles_kept = BTreeMap::new();
     for r in per_region {
         match r {
-            Ok(items) => inv.items.extend(items),
+            Ok((items, kept)) => {
+                inv.items.extend(items);
+                bundles_kept.extend(kept);
+            }
             Err(e) => inv.errors.push(e),
         }
     }
     match bucket_inventory(clients, &regions, c).await {
-        Ok((items, errs)) => {
+        Ok((mut items, errs)) => {
+            keep_bundles(&mut items, &bundles_kept);
             inv.items.extend(items);
             inv.errors.extend(errs);
         }
@@ -158,11 +163,37 @@ pub async fn inventory(clients: &Clients, c: &Criteria) -> Inventory {
     inv
 }
 
+/// An instance-store AMI boots from its bundle: objects under a prefix that holds the bundle
+/// of an AMI that stays are refused, and so is their bucket. `kept` maps `bucket/prefix/` to
+/// the AMI.
+fn keep_bundles(items: &mut [Item], kept: &BTreeMap<String, String>) {
+    let mut buckets_kept = BTreeSet::new();
+    for i in items.iter_mut().filter(|i| i.kind == Kind::Objects) {
+        if let Some(ami) = kept.get(&i.id) {
+            i.refused = Some(format!("holds the bundle of {ami}, which is kept"));
+            buckets_kept.insert(i.id.split('/').next().unwrap_or_default().to_string());
+        }
+    }
+    for i in items.iter_mut().filter(|i| i.kind == Kind::Bucket) {
+        if buckets_kept.contains(&i.id) {
+            i.refused = Some("holds bundles of AMIs that are kept".into());
+        }
+    }
+}
+
+/// The `bucket/prefix/` an instance-store AMI was registered from.
+fn bundle_dir(img: &aws_sdk_ec2::types::Image) -> Option<String> {
+    let location = img.image_location()?;
+    let (dir, _) = location.rsplit_once('/')?;
+    dir.contains('/').then(|| format!("{dir}/"))
+}
+
+/// A region's items, and the bundles of the AMIs that stay (`bucket/prefix/` -> AMI).
 async fn region_inventory(
     rc: &RegionClients,
     region: &str,
     c: &Criteria,
-) -> Result<Vec<Item>, String> {
+) -> Result<(Vec<Item>, BTreeMap<String, String>), String> {
     let fail = |what: &str, e: String| format!("{region}: cannot list {what}: {e}");
     let mut items = Vec::new();
 
@@ -300,6 +331,13 @@ async fn region_inventory(
         .filter(|i| i.kind == Kind::Ami && i.refused.is_none())
         .map(|i| i.id.as_str())
         .collect();
+    let bundles_kept: BTreeMap<String, String> = all_images
+        .images()
+        .iter()
+        .filter(|i| !removing.contains(i.image_id().unwrap_or_default()))
+        .filter(|i| i.root_device_type() == Some(&aws_sdk_ec2::types::DeviceType::InstanceStore))
+        .filter_map(|i| Some((bundle_dir(i)?, i.image_id()?.to_string())))
+        .collect();
     let referenced: BTreeSet<String> = all_images
         .images()
         .iter()
@@ -388,7 +426,7 @@ async fn region_inventory(
             items.push(item);
         }
     }
-    Ok(items)
+    Ok((items, bundles_kept))
 }
 
 /// Objects in amipub's staging buckets of the selected regions (objects sit under

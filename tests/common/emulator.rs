@@ -47,6 +47,8 @@ impl Emulator {
             .arg(opts.provision_seconds.max(0.0).to_string())
             .arg("--poll")
             .arg("0.1")
+            .arg("--instance-profile")
+            .arg(super::INSTANCE_PROFILE)
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         if opts.proxy {
@@ -123,6 +125,30 @@ impl Emulator {
             .unwrap()
             .images()
             .to_vec()
+    }
+
+    /// An AMI's launch permissions as `group:all` / `account:ID`.
+    pub async fn launch_permissions(
+        &self,
+        region: &str,
+        ami: &str,
+    ) -> std::collections::BTreeSet<String> {
+        let (ec2, _) = self.clients(region).await;
+        ec2.describe_image_attribute()
+            .image_id(ami)
+            .attribute(aws_sdk_ec2::types::ImageAttributeName::LaunchPermission)
+            .send()
+            .await
+            .unwrap()
+            .launch_permissions()
+            .iter()
+            .map(|p| {
+                p.group()
+                    .map(|g| format!("group:{}", g.as_str()))
+                    .or_else(|| p.user_id().map(|u| format!("account:{u}")))
+                    .unwrap_or_default()
+            })
+            .collect()
     }
 
     /// Instances amipub launched that are not terminated.

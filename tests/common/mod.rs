@@ -14,6 +14,9 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The instance profile the project's instance-store profiles name, which the emulator creates.
+pub const INSTANCE_PROFILE: &str = "amipub-bundler";
+
 /// A scratch directory holding copies of regions.yaml, configs/ and provision/.
 pub struct Scratch {
     /// The directory; removed on drop.
@@ -63,8 +66,57 @@ impl Scratch {
     pub fn amipub(&self) -> Command {
         let mut c = Command::cargo_bin("amipub").unwrap();
         c.current_dir(self.dir.path());
-        c.env_remove("AWS_ENDPOINT_URL");
+        for v in [
+            "AWS_ENDPOINT_URL",
+            "AMIPUB_ACCOUNT_ID",
+            "AMIPUB_SIGNING_CERT",
+            "AMIPUB_SIGNING_KEY",
+        ] {
+            c.env_remove(v);
+        }
         c
+    }
+
+    /// amipub `subcommand` against `emu`, with the emulator's credentials and endpoint.
+    pub fn against(&self, emu: &emulator::Emulator, subcommand: &str) -> Command {
+        let mut c = self.amipub();
+        emulator::aws_env(&mut c);
+        c.args([subcommand, "--endpoint-url", &emu.endpoint]);
+        c
+    }
+
+    /// ami_ids.json as written by the last run.
+    pub fn ami_ids(&self) -> serde_json::Value {
+        serde_json::from_str(
+            &std::fs::read_to_string(self.path("ami_ids.json")).expect("ami_ids.json written"),
+        )
+        .unwrap()
+    }
+
+    /// Writes local.yaml with a throwaway certificate and key (mode 600) and returns the
+    /// marker their bodies contain, for tests that search outputs for the key's bytes.
+    pub fn signing(&self) -> String {
+        let marker = format!("SECRETKEYBYTES{}", std::process::id());
+        let cert = "-----BEGIN CERTIFICATE-----\nTUlJQ2NlcnRpZmljYXRl\n-----END CERTIFICATE-----\n";
+        let key =
+            format!("-----BEGIN RSA PRIVATE KEY-----\n{marker}\n-----END RSA PRIVATE KEY-----\n");
+        std::fs::create_dir_all(self.path("keys")).unwrap();
+        self.write("keys/cert.pem", cert);
+        self.write("keys/pk.pem", &key);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(
+                self.path("keys/pk.pem"),
+                std::fs::Permissions::from_mode(0o600),
+            )
+            .unwrap();
+        }
+        self.write(
+            "local.yaml",
+            "account_id: \"123456789012\"\ncertificate: keys/cert.pem\nprivate_key: keys/pk.pem\n",
+        );
+        marker
     }
 }
 
