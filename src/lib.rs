@@ -14,4 +14,5 @@ pub mod lifecycle;
 pub mod matrix;
 pub mod output;
 pub mod plan;
+pub mod release;
 pub mod report;

@@ -83,6 +83,35 @@ pub enum OnError {
     Ask,
 }
 
+/// How many builds run at once, and how often EC2 is polled.
+#[derive(Debug, Clone, Args)]
+pub struct ConcurrencyArgs {
+    /// Run builds at the same time; --parallel=false runs one at a time.
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub parallel: bool,
+    /// At most this many builds at once (default: all selected), e.g. --max-parallel 8
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_parallel: Option<u32>,
+    /// At most this many builds at once in one region (instance limits are per region).
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_per_region: u32,
+    /// How often to poll EC2 at first (it backs off to 10 times that while nothing changes),
+    /// e.g. --poll-interval 5s
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub poll_interval: std::time::Duration,
+}
+
+impl Default for ConcurrencyArgs {
+    fn default() -> Self {
+        ConcurrencyArgs {
+            parallel: true,
+            max_parallel: None,
+            max_per_region: 16,
+            poll_interval: std::time::Duration::from_secs(2),
+        }
+    }
+}
+
 /// Arguments of `amipub publish`.
 #[derive(Debug, Clone, Args)]
 pub struct PublishArgs {
@@ -93,15 +122,8 @@ pub struct PublishArgs {
     /// Print the plan and the preflight results; launch nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Run builds at the same time; --parallel=false runs one at a time.
-    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
-    pub parallel: bool,
-    /// At most this many builds at once (default: all selected), e.g. --max-parallel 8
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_parallel: Option<u32>,
-    /// At most this many builds at once in one region (instance limits are per region).
-    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_per_region: u32,
+    #[command(flatten)]
+    pub concurrency: ConcurrencyArgs,
     /// One build at a time, pausing before each step until Enter; implies --on-error=ask.
     #[arg(long)]
     pub debug: bool,
@@ -117,10 +139,6 @@ pub struct PublishArgs {
     /// Where to write ami_ids.json; the manifest goes beside it, e.g. --output out/ami_ids.json
     #[arg(long, value_name = "FILE", default_value = "ami_ids.json")]
     pub output: PathBuf,
-    /// How often to poll EC2 at first (it backs off to 10 times that while nothing changes),
-    /// e.g. --poll-interval 5s
-    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = humantime::parse_duration)]
-    pub poll_interval: std::time::Duration,
     /// Where run directories (logs, events) go.
     #[arg(long, value_name = "DIR", default_value = ".amipub/runs")]
     pub runs_dir: PathBuf,
@@ -193,4 +211,42 @@ pub struct CleanupArgs {
     pub format: OutputFormat,
     #[command(flatten)]
     pub aws: AwsArgs,
+}
+
+/// Arguments of `amipub release`.
+#[derive(Debug, Clone, Args)]
+pub struct ReleaseArgs {
+    /// The version to release, e.g. 2.6.3 (a candidate: 2.7.0-beta1)
+    #[arg(value_name = "VERSION")]
+    pub version: String,
+    /// The git ref baked into the images (default: the version's major.minor, e.g. 2.6)
+    #[arg(long, value_name = "BRANCH")]
+    pub branch: Option<String>,
+    /// A private release candidate: no launch permission groups, tag candidate/VERSION
+    #[arg(long)]
+    pub candidate: bool,
+    /// Push the release commit and the tag to the remote
+    #[arg(long)]
+    pub push: bool,
+    /// The remote to check tags against and push to
+    #[arg(long, value_name = "NAME", default_value = "origin")]
+    pub remote: String,
+    /// Print the checks, the checklist and the plan; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation on a terminal
+    #[arg(long)]
+    pub yes: bool,
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    #[command(flatten)]
+    pub concurrency: ConcurrencyArgs,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    /// Signing material of instance-store builds (as for publish)
+    #[arg(long, value_name = "FILE")]
+    pub local_settings: Option<PathBuf>,
+    /// Where run directories (logs, events) go.
+    #[arg(long, value_name = "DIR", default_value = ".amipub/runs")]
+    pub runs_dir: PathBuf,
 }

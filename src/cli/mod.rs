@@ -5,7 +5,8 @@ mod args;
 use clap::{Parser, Subcommand};
 
 pub use args::{
-    AwsArgs, CleanupArgs, OnError, OutputFormat, PublishArgs, SelectionArgs, VerifyArgs,
+    AwsArgs, CleanupArgs, ConcurrencyArgs, OnError, OutputFormat, PublishArgs, ReleaseArgs,
+    SelectionArgs, VerifyArgs,
 };
 
 use crate::error::Error;
@@ -51,6 +52,14 @@ Only resources with amipub's tags are touched, and AMIs named with --ami. AMIs t
 lists, or that running instances were launched from, are kept unless --force."
     )]
     Cleanup(CleanupArgs),
+    /// The whole release checklist: check, set the version, publish, verify, commit, tag, push.
+    #[command(after_help = "Examples:\n  amipub release 2.6.3 --dry-run\n  \
+amipub release 2.7.0-beta1 --candidate\n  amipub release 2.6.3 --push\n\n\
+Checks come first (clean work tree, tag free locally and on the remote, version newer than the \
+last release tag, preflight in every region) and nothing changes if one fails. Re-running after \
+a failure resumes: finished steps are skipped and published AMIs reused. Nothing is tagged \
+unless every build published and verification found no difference.")]
+    Release(ReleaseArgs),
 }
 
 /// Arguments of `amipub plan`.
@@ -70,5 +79,6 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         Command::Publish(a) => crate::commands::publish::run(a).await,
         Command::Verify(a) => crate::commands::verify::run(a).await,
         Command::Cleanup(a) => crate::commands::cleanup::run(a).await,
+        Command::Release(a) => crate::commands::release::run(a).await,
     }
 }

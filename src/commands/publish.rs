@@ -10,13 +10,14 @@ use tokio_util::sync::CancellationToken;
 use super::prompt::TerminalPrompt;
 use crate::aws::Clients;
 use crate::cli::{OnError, PublishArgs};
+use crate::config::Config;
 use crate::config::{Backing, SigningMaterial, signing};
 use crate::engine::{
     self, Engine, EngineOptions, ErrorPolicy, Interact, NoInteraction, Permissions, PollSettings,
 };
 use crate::error::Error;
 use crate::events::{Event, EventSink, Outcome, Stamped};
-use crate::matrix::Build;
+use crate::matrix::{Build, Selected};
 use crate::output::ami_ids::AmiIds;
 use crate::output::manifest::{AppliedPermissions, Manifest, ManifestBuild};
 use crate::output::rundir::RunDir;
@@ -41,12 +42,46 @@ pub async fn run(args: PublishArgs) -> Result<(), Error> {
                 .into(),
         ]));
     }
-    if args.poll_interval.is_zero() {
+    if args.concurrency.poll_interval.is_zero() {
         return Err(Error::Usage(vec![
             "--poll-interval must be longer than zero, e.g. 2s".into(),
         ]));
     }
     let signing = load_signing(&selected.builds, args.local_settings.as_deref())?;
+    let outcomes = execute(&args, &config, &selected, signing).await?;
+    let failed = outcomes
+        .iter()
+        .filter(|o| matches!(o, Outcome::Failed { .. }))
+        .count();
+    let cancelled = outcomes
+        .iter()
+        .filter(|o| matches!(o, Outcome::Cancelled))
+        .count();
+    if cancelled > 0 {
+        return Err(Error::Interrupted(format!(
+            "{cancelled} build(s) cancelled and cleaned up, {failed} failed; what succeeded is in {}",
+            args.output.display()
+        )));
+    }
+    if failed > 0 {
+        return Err(Error::Failed(format!(
+            "{failed} of {} build(s) failed; run the same command again to publish only what is missing",
+            outcomes.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Publishes `selected` as `args` say (flags already checked, signing material loaded): plan,
+/// preflight, the engine with its reporters and writers, the summary. Returns each build's
+/// outcome in plan order (none for a dry run); `release` runs its publish step through here.
+pub(crate) async fn execute(
+    args: &PublishArgs,
+    config: &Config,
+    selected: &Selected,
+    signing: Option<Arc<SigningMaterial>>,
+) -> Result<Vec<Outcome>, Error> {
+    let ask = args.debug || args.on_error == OnError::Ask;
     let script = std::fs::read(&config.script).map_err(|e| Error::io(&config.script, e))?;
     let manifest_path = Manifest::path_beside(&args.output);
     // Read the outputs now, so that a damaged file stops the run before anything is launched.
@@ -62,7 +97,7 @@ pub async fn run(args: PublishArgs) -> Result<(), Error> {
         Style::Plain
     };
     if style != Style::Machine {
-        print!("{}", Plan::new(&config, &selected, None).to_table());
+        print!("{}", Plan::new(config, selected, None).to_table());
     }
 
     let settings = args.aws.settings();
@@ -80,7 +115,7 @@ pub async fn run(args: PublishArgs) -> Result<(), Error> {
     }
     if args.dry_run {
         println!("dry run: nothing was launched.");
-        return Ok(());
+        return Ok(Vec::new());
     }
 
     let run_id = new_run_id();
@@ -89,10 +124,11 @@ pub async fn run(args: PublishArgs) -> Result<(), Error> {
         groups: config.p().launch_permissions.groups.clone(),
         accounts: config.accounts.clone(),
     };
-    let max_parallel = if args.debug || !args.parallel {
+    let max_parallel = if args.debug || !args.concurrency.parallel {
         1
     } else {
-        args.max_parallel
+        args.concurrency
+            .max_parallel
             .map(|n| n as usize)
             .unwrap_or(builds.len())
     };
@@ -100,15 +136,15 @@ pub async fn run(args: PublishArgs) -> Result<(), Error> {
         run_id: run_id.clone(),
         version: config.p().version.clone(),
         max_parallel,
-        max_per_region: args.max_per_region as usize,
+        max_per_region: args.concurrency.max_per_region as usize,
         on_error: match (ask, args.on_error) {
             (true, _) => ErrorPolicy::Ask,
             (false, OnError::Abort) => ErrorPolicy::Abort,
             _ => ErrorPolicy::Cleanup,
         },
         poll: PollSettings {
-            min: args.poll_interval,
-            max: (args.poll_interval * 10)
+            min: args.concurrency.poll_interval,
+            max: (args.concurrency.poll_interval * 10)
                 .max(Duration::from_secs(1))
                 .min(Duration::from_secs(30)),
         },
@@ -214,27 +250,7 @@ pub async fn run(args: PublishArgs) -> Result<(), Error> {
             "the run's outputs could not all be written: {e}"
         )));
     }
-    let failed = outcomes
-        .iter()
-        .filter(|o| matches!(o, Outcome::Failed { .. }))
-        .count();
-    let cancelled = outcomes
-        .iter()
-        .filter(|o| matches!(o, Outcome::Cancelled))
-        .count();
-    if cancelled > 0 {
-        return Err(Error::Interrupted(format!(
-            "{cancelled} build(s) cancelled and cleaned up, {failed} failed; what succeeded is in {}",
-            args.output.display()
-        )));
-    }
-    if failed > 0 {
-        return Err(Error::Failed(format!(
-            "{failed} of {} build(s) failed; run the same command again to publish only what is missing",
-            builds.len()
-        )));
-    }
-    Ok(())
+    Ok(outcomes)
 }
 
 /// Loads the signing material when any of `builds` is instance-store backed; every missing or
@@ -331,7 +347,11 @@ impl OutputWriter {
         };
         self.ami_ids
             .set(&b.region, &b.release, b.virtualization, &a.ami_id);
-        self.manifest.last_run_id = self.run_id.clone();
+        // A reused AMI changes nothing, so a run that publishes nothing new leaves both files
+        // as they were (a release re-run then has nothing new to commit).
+        if !a.reused {
+            self.manifest.last_run_id = self.run_id.clone();
+        }
         let previous = self
             .manifest
             .builds

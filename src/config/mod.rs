@@ -93,9 +93,30 @@ impl Config {
 
 /// Loads and checks `profile_path` and `regions_path`, returning every problem found.
 pub fn load(profile_path: &Path, regions_path: &Path) -> Result<Config, Diagnostics> {
+    load_inner(profile_path, None, regions_path)
+}
+
+/// As [`load`], with the profile's text given (as it will be once edited) instead of read from
+/// `profile_path`, which still names it in messages and anchors its relative paths.
+pub fn load_text(
+    profile_path: &Path,
+    profile_text: &str,
+    regions_path: &Path,
+) -> Result<Config, Diagnostics> {
+    load_inner(profile_path, Some(profile_text), regions_path)
+}
+
+fn load_inner(
+    profile_path: &Path,
+    profile_text: Option<&str>,
+    regions_path: &Path,
+) -> Result<Config, Diagnostics> {
     let mut diags = Diagnostics::default();
     let regions = yaml::load::<RegionsFile>(regions_path, "regions file", &mut diags);
-    let profile = yaml::load::<Profile>(profile_path, "profile", &mut diags);
+    let profile = match profile_text {
+        Some(text) => yaml::parse::<Profile>(profile_path, text, &mut diags),
+        None => yaml::load::<Profile>(profile_path, "profile", &mut diags),
+    };
     if let Some(r) = &regions {
         check_regions(regions_path, r, &mut diags);
     }

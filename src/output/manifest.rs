@@ -58,7 +58,7 @@ pub struct ManifestBuild {
 pub struct Manifest {
     /// Format version.
     pub schema_version: u32,
-    /// The last run that wrote the manifest.
+    /// The last run that published a build into the manifest (reused AMIs do not count).
     pub last_run_id: String,
     /// Builds by name.
     pub builds: BTreeMap<String, ManifestBuild>,
