@@ -368,3 +368,27 @@ async fn cleanup_keeps_the_bundle_of_a_kept_ami_and_removes_it_with_the_ami() {
             .is_empty()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_instance_deletes_the_signing_material_as_soon_as_it_has_it() {
+    let emu = Emulator::start(Options {
+        provision_seconds: 0.2,
+        proxy: true,
+        ..Options::default()
+    });
+    let s = Scratch::new();
+    s.signing();
+    run_expect(&mut publish(&s, &emu, &["--only", "us-east-1-1404-hvm"]), 0);
+    let stats = emu.stats();
+    let count = |k: &str| stats.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
+    // The provisioning script and the three signing objects, through presigned GETs; then
+    // the three signing objects again, through presigned DELETEs, from the instance itself.
+    assert_eq!(count("instance s3:GET object"), 4, "{stats:?}");
+    assert_eq!(count("instance s3:DELETE object"), 3, "{stats:?}");
+    assert!(
+        !emu.objects("us-east-1", &bucket("us-east-1"))
+            .await
+            .iter()
+            .any(|k| k.contains("/signing/"))
+    );
+}
