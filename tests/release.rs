@@ -335,6 +335,18 @@ fn bad_input_is_refused_before_anything() {
         "{err}"
     );
 
+    let (_, err) = run_expect(&mut repo.release(&emu, &["2.6.3", "--branch", "2 6"]), 2);
+    assert!(
+        err.contains(
+            "configs/official.yaml:3: branch \"2 6\" must be non-empty and contain no spaces"
+        ),
+        "{err}"
+    );
+    std::fs::remove_file(repo.s.path("local.yaml")).unwrap();
+    let (_, err) = run_expect(&mut repo.release(&emu, &["2.6.3"]), 2);
+    assert!(err.contains("the signing account ID is missing"), "{err}");
+    assert_eq!(repo.git(&["status", "--porcelain"]), "", "nothing changed");
+
     // Outside a git checkout.
     let s = Scratch::new();
     let mut c = s.against(&emu, "release");

@@ -536,8 +536,23 @@ async fn checks(args: &ReleaseArgs, git: &Git, branch: &str, tag: &str) -> Resul
         ));
     }
 
-    let config = config::load_text(profile_path, &edited.text, &args.selection.regions_file)
-        .map_err(Error::Config)?;
+    let config = match config::load_text(profile_path, &edited.text, &args.selection.regions_file) {
+        Ok(c) => c,
+        Err(diags) => {
+            // The other checks need a valid configuration; report what was found so far with it.
+            line(Mark::Failed, 1, "checks (nothing was changed):");
+            for p in &problems {
+                detail(p);
+            }
+            detail(
+                "the configuration, with this release's version and branch, has the problems below",
+            );
+            for p in &problems {
+                eprintln!("error: {p}");
+            }
+            return Err(Error::Config(diags));
+        }
+    };
     let selected = matrix::select(&config, &args.selection.selection())?;
     let signing =
         match super::publish::load_signing(&selected.builds, args.local_settings.as_deref()) {
