@@ -4,8 +4,11 @@
 pub mod bootstrap;
 mod build;
 mod bundle;
+mod image;
 pub mod interact;
 pub mod preflight;
+mod provision;
+mod rollback;
 pub mod staging;
 pub mod waiter;
 
@@ -23,7 +26,8 @@ use crate::config::Timeouts;
 use crate::events::{EventSink, Outcome};
 use crate::matrix::Build;
 
-pub use build::{Made, expected_permissions};
+pub use build::Made;
+pub use image::expected_permissions;
 pub use interact::{Decision, Interact, NoInteraction};
 pub use preflight::Preflight;
 pub use waiter::PollSettings;

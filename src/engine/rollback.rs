@@ -1,0 +1,143 @@
+//! Rolling back a failed or cancelled build: everything it made in this run, found by what it
+//! recorded and by its tags, removed in a safe order.
+
+use std::collections::BTreeSet;
+
+use super::Engine;
+use super::build::Made;
+use crate::aws::{errors, tags};
+use crate::events::Event;
+use crate::matrix::Build;
+
+impl Engine {
+    /// Removes everything `b` made in this run, found by the ledger and by tags (a call in
+    /// flight when Ctrl-C came may have made something the ledger never heard of).
+    pub(super) async fn clean_up(&self, b: &Build, made: &mut Made) {
+        let c = self.clients.region(&b.region);
+        let mut removed = Vec::new();
+        let mut left = Vec::new();
+        // Signing material first: of all this build made, it must not outlive the run.
+        if let Err(e) = self.forget_secrets(b, made).await {
+            left.push(e);
+        }
+
+        let mut instances: BTreeSet<String> = made.instance.iter().cloned().collect();
+        match c
+            .ec2
+            .describe_instances()
+            .filters(tags::filter(tags::RUN_ID, &self.opts.run_id))
+            .filters(tags::filter(tags::BUILD, &b.name))
+            .filters(tags::instance_not_terminated())
+            .send()
+            .await
+        {
+            Ok(r) => instances.extend(
+                r.reservations()
+                    .iter()
+                    .flat_map(|r| r.instances())
+                    .filter_map(|i| i.instance_id())
+                    .map(str::to_string),
+            ),
+            Err(e) => left.push(format!(
+                "could not look up instances: {}",
+                errors::describe(&e)
+            )),
+        }
+        if !instances.is_empty() {
+            let ids: Vec<String> = instances.into_iter().collect();
+            match c
+                .ec2
+                .terminate_instances()
+                .set_instance_ids(Some(ids.clone()))
+                .send()
+                .await
+            {
+                Ok(_) => removed.extend(ids.iter().map(|i| format!("instance {i} (terminated)"))),
+                Err(e) => left.extend(
+                    ids.iter()
+                        .map(|i| format!("instance {i}: {}", errors::describe(&e))),
+                ),
+            }
+        }
+
+        let mut images: Vec<(String, Vec<String>)> = Vec::new();
+        match c
+            .ec2
+            .describe_images()
+            .owners("self")
+            .filters(tags::filter(tags::RUN_ID, &self.opts.run_id))
+            .filters(tags::filter(tags::BUILD, &b.name))
+            .send()
+            .await
+        {
+            Ok(r) => {
+                for img in r.images() {
+                    if let Some(id) = img.image_id() {
+                        images.push((id.to_string(), crate::aws::images::snapshots_of(img)));
+                    }
+                }
+            }
+            Err(e) => left.push(format!("could not look up AMIs: {}", errors::describe(&e))),
+        }
+        if let Some(id) = &made.image
+            && !images.iter().any(|(i, _)| i == id)
+        {
+            images.push((id.clone(), made.snapshots.clone()));
+        }
+        for (id, snaps) in images {
+            match deregister(c, &id, &snaps).await {
+                Ok(()) => {
+                    removed.push(format!("AMI {id} (deregistered)"));
+                    removed.extend(snaps.iter().map(|s| format!("snapshot {s} (deleted)")));
+                }
+                Err(e) => left.push(format!("AMI {id}: {e}")),
+            }
+        }
+
+        match super::staging::delete_prefix(c, &b.bucket, &format!("{}/", made.prefix)).await {
+            Ok(0) => {}
+            Ok(n) => removed.push(format!(
+                "{n} object(s) under s3://{}/{}/",
+                b.bucket, made.prefix
+            )),
+            Err(e) => left.push(e),
+        }
+        if left.is_empty() {
+            *made = Made {
+                log_path: made.log_path.take(),
+                ..Made::default()
+            };
+        }
+        self.ledger.record(&b.name, made);
+        self.events.send(Event::CleanedUp {
+            build: b.name.clone(),
+            removed,
+            left,
+        });
+    }
+}
+
+/// Deregisters `ami` and deletes its snapshots (which must wait until the AMI is gone).
+pub(super) async fn deregister(
+    c: &crate::aws::RegionClients,
+    ami: &str,
+    snapshots: &[String],
+) -> Result<(), String> {
+    match c.ec2.deregister_image().image_id(ami).send().await {
+        Ok(_) => {}
+        Err(e)
+            if matches!(
+                errors::code(&e),
+                Some("InvalidAMIID.NotFound" | "InvalidAMIID.Unavailable")
+            ) => {}
+        Err(e) => return Err(format!("DeregisterImage {ami}: {}", errors::describe(&e))),
+    }
+    for s in snapshots {
+        match c.ec2.delete_snapshot().snapshot_id(s).send().await {
+            Ok(_) => {}
+            Err(e) if errors::code(&e) == Some("InvalidSnapshot.NotFound") => {}
+            Err(e) => return Err(format!("DeleteSnapshot {s}: {}", errors::describe(&e))),
+        }
+    }
+    Ok(())
+}
