@@ -9,7 +9,8 @@ named gap of the emulator:
   directory. Commands that would touch a real machine are harmless stand-ins found first on
   PATH: `bash` (the provisioning script's interpreter: the script is fetched for real, never
   run here), `poweroff`, and the AMI bundle tools. The bootstrap's requests (curl to presigned
-  URLs) reach the emulator's S3 for real; its power-off stops the instance, or terminates it
+  URLs) reach the emulator's S3 for real; gzip-compressed user data is expanded first, as
+  cloud-init does; its power-off stops the instance, or terminates it
   when its shutdown behaviour is terminate. The simulator shares moto's process and reads and
   changes instances in moto's own state (internals of the pinned version), so that playing
   hundreds of VMs adds no requests to the emulator's load.
@@ -282,7 +283,12 @@ class Simulator:
         os.makedirs(os.path.join(d, "bin"), exist_ok=True)
         os.makedirs(os.path.join(d, "root"), exist_ok=True)
         inst = self.instance(ec2.meta.region_name, iid)
-        data = inst.user_data.decode().encode() if inst.user_data else b""
+        data = base64.b64decode(inst.user_data.as_bytes()) if inst.user_data else b""
+        if data[:2] == b"\x1f\x8b":
+            # cloud-init expands gzip-compressed user data before running it; so does this.
+            import gzip
+
+            data = gzip.decompress(data)
         with open(os.path.join(d, "user-data"), "wb") as f:
             f.write(data)
         for name, body in [

@@ -587,3 +587,55 @@ fn the_staging_bucket_is_private_and_encrypted() {
         );
     });
 }
+
+#[tokio::test]
+async fn a_bootstrap_over_16_kb_is_sent_compressed_and_one_that_cannot_fit_is_refused() {
+    let emu = quick_emulator();
+    let s = Scratch::new();
+    // 20 KB of repetitive text: too big for user data as it is, small once compressed.
+    let notes = "release notes line; ".repeat(1000);
+    s.edit(
+        EBS,
+        "    COMBOAMI_VERSION: \"{version}\"",
+        &format!("    COMBOAMI_VERSION: \"{{version}}\"\n    COMBOAMI_NOTES: \"{notes}\""),
+    );
+    let (out, _) = run_expect(
+        &mut publish(&s, &emu, &["--config", EBS, "--only", "us-east-1-1404-hvm"]),
+        0,
+    );
+    assert!(out.contains("1 AMI published, 0 failed"), "{out}");
+    let log = std::fs::read_dir(s.path(".amipub/runs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+        .join("logs/us-east-1-1404-hvm.log");
+    assert!(
+        std::fs::read_to_string(log)
+            .unwrap()
+            .contains(&format!("COMBOAMI_NOTES={notes}")),
+        "the instance got the whole environment"
+    );
+
+    // 40 KB that does not compress: refused at launch, with the sizes, and cleaned up.
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    let noise: String = (0..40_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from(b'a' + (x % 26) as u8)
+        })
+        .collect();
+    s.edit(EBS, &notes, &noise);
+    let (out, _) = run_expect(
+        &mut publish(&s, &emu, &["--config", EBS, "--only", "us-east-1-1404-pv"]),
+        1,
+    );
+    assert!(
+        out.contains("compressed), over EC2's user-data limit of 16384; shorten provision.env"),
+        "{out}"
+    );
+    assert!(emu.live_instances("us-east-1").await.is_empty());
+}

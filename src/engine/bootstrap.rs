@@ -116,6 +116,33 @@ pub fn render(i: &BootstrapInput<'_>) -> String {
         .replace("@BUNDLE@", &bundle)
 }
 
+/// The user data to send for `script`: the script itself when it fits EC2's limit, otherwise
+/// gzip-compressed, which cloud-init recognises and expands. Presigned URLs made with session
+/// credentials each carry the session token, so an instance-store bootstrap can pass 16 KB;
+/// the repeated token compresses away.
+pub fn user_data(script: &str) -> Result<Vec<u8>, String> {
+    if script.len() <= USER_DATA_LIMIT {
+        return Ok(script.as_bytes().to_vec());
+    }
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(script.as_bytes())
+        .and_then(|_| gz.finish())
+        .map_err(|e| format!("compressing the bootstrap: {e}"))
+        .and_then(|packed| {
+            if packed.len() <= USER_DATA_LIMIT {
+                Ok(packed)
+            } else {
+                Err(format!(
+                    "the bootstrap is {} bytes ({} compressed), over EC2's user-data limit of {}; shorten provision.env",
+                    script.len(),
+                    packed.len(),
+                    USER_DATA_LIMIT
+                ))
+            }
+        })
+}
+
 /// Single-quotes `s` for bash.
 pub fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
@@ -339,6 +366,38 @@ mod tests {
         assert_eq!(parse_status("status=90").map(|s| s.code), Some(90));
         assert_eq!(parse_status("x\n"), None);
         assert_eq!(parse_status("stage=bundle\n\n"), None);
+    }
+
+    #[test]
+    fn user_data_is_compressed_only_when_it_must_be() {
+        let small = "#!/bin/bash\necho hi\n";
+        assert_eq!(user_data(small).unwrap(), small.as_bytes());
+        // A session token repeated in every URL: large, but compresses well.
+        let token = "IQoJb3JpZ2luX2VjE".repeat(60);
+        let big = format!(
+            "#!/bin/bash\n{}",
+            format!("curl 'https://s3/x?X-Amz-Security-Token={token}'\n").repeat(20)
+        );
+        assert!(big.len() > USER_DATA_LIMIT);
+        let packed = user_data(&big).unwrap();
+        assert!(packed.len() <= USER_DATA_LIMIT && packed.starts_with(&[0x1f, 0x8b]));
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&packed[..]), &mut out)
+            .unwrap();
+        assert_eq!(out, big);
+        // Text that does not compress is refused with its sizes.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let noise: String = (0..40_000)
+            .map(|_| {
+                // xorshift: text with no repetition for gzip to find.
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                char::from(b'!' + (x % 90) as u8)
+            })
+            .collect();
+        let e = user_data(&noise).unwrap_err();
+        assert!(e.contains("over EC2's user-data limit of 16384"), "{e}");
     }
 
     #[test]

@@ -326,14 +326,7 @@ impl Engine {
                 Backing::InstanceStore => Some(self.bundle_input(b, made).await?),
             },
         });
-        if user_data.len() > bootstrap::USER_DATA_LIMIT {
-            return Err(format!(
-                "the bootstrap is {} bytes, over EC2's user-data limit of {}; shorten provision.env",
-                user_data.len(),
-                bootstrap::USER_DATA_LIMIT
-            )
-            .into());
-        }
+        let user_data = bootstrap::user_data(&user_data)?;
         let build_tags = self.build_tags(b);
         let spec = |rt: ResourceType| {
             TagSpecification::builder()
@@ -357,7 +350,7 @@ impl Engine {
             .instance_type(InstanceType::from(b.instance_type.as_str()))
             .min_count(1)
             .max_count(1)
-            .user_data(aws_smithy_types::base64::encode(user_data.as_bytes()))
+            .user_data(aws_smithy_types::base64::encode(&user_data))
             .security_group_ids(stage.security_group)
             .instance_initiated_shutdown_behavior(shutdown)
             .client_token(client_token(&self.opts.run_id, &b.name))
