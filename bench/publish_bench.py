@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark of `amipub publish` against the local emulator (not a test: numbers, no verdicts).
 
-Publishes N EBS builds with the instance simulator taking a fixed provisioning time, and
+Publishes N EBS builds (or instance-store builds, --backing instance-store) with the instance simulator taking a fixed provisioning time, and
 prints: wall time, the time of one build alone with the same provisioning time, their ratio,
 amipub's peak memory, and amipub's requests per published AMI by operation (EC2 and S3, counted
 by the emulator's proxy; the instances' own uploads are counted apart).
@@ -44,7 +44,7 @@ def matrix(n):
     sys.exit(f"--builds must be 2 x regions (<= 16) x releases (<= 8), e.g. 32 or 256; got {n}")
 
 
-def write_config(d, regions, releases):
+def write_config(d, regions, releases, backing):
     lines = ["regions:"]
     k = 0
     for r in regions:
@@ -60,7 +60,7 @@ def write_config(d, regions, releases):
     with open(os.path.join(d, "bench.yaml"), "w") as f:
         f.write(f"""version: "1.0.0"
 branch: "1.0"
-backing: ebs
+backing: {backing}
 instance_type: m3.medium
 ami_name: "bench {{version}}-{{release}}-{{virt}}"
 description: "amipub benchmark"
@@ -74,7 +74,7 @@ virtualizations: [paravirtual, hvm]
 timeouts:
   provision: 30m
   image: 30m
-""")
+""" + ("iam_instance_profile: amipub-bundler\n" if backing == "instance-store" else ""))
 
 
 def start_emulator(d, provision_seconds):
@@ -83,7 +83,8 @@ def start_emulator(d, provision_seconds):
     proc = subprocess.Popen(
         [os.path.join(ROOT, ".venv/bin/python"), os.path.join(ROOT, "support/emulator.py"),
          "--regions-file", os.path.join(d, "regions.yaml"), "--proxy", "--work", work,
-         "--provision-seconds", str(provision_seconds), "--poll", "0.25"],
+         "--provision-seconds", str(provision_seconds), "--poll", "0.25",
+         "--instance-profile", "amipub-bundler"],
         stdout=out, stderr=subprocess.DEVNULL)
     for _ in range(600):
         out.seek(0)
@@ -109,7 +110,11 @@ def warm_up(endpoint, regions):
 def run_amipub(binary, d, endpoint, only, poll, runs_dir=None):
     env = dict(os.environ, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
                AWS_EC2_METADATA_DISABLED="true", AWS_CONFIG_FILE="/dev/null",
-               AWS_SHARED_CREDENTIALS_FILE="/dev/null")
+               AWS_SHARED_CREDENTIALS_FILE="/dev/null",
+               # Throwaway signing material for instance-store builds (the emulator checks none).
+               AMIPUB_ACCOUNT_ID="123456789012",
+               AMIPUB_SIGNING_CERT="-----BEGIN CERTIFICATE-----\nYmVuY2g=\n-----END CERTIFICATE-----\n",
+               AMIPUB_SIGNING_KEY="-----BEGIN RSA PRIVATE KEY-----\nYmVuY2g=\n-----END RSA PRIVATE KEY-----\n")
     args = [binary, "publish", "--config", "bench.yaml", "--regions-file", "regions.yaml",
             "--endpoint-url", endpoint, "--poll-interval", poll, "--output",
             f"out-{time.time_ns()}/ami_ids.json"]
@@ -149,6 +154,7 @@ def main():
     ap.add_argument("--builds", type=int, default=32)
     ap.add_argument("--provision-seconds", type=float, default=2.0)
     ap.add_argument("--poll-interval", default="2s", help="amipub's --poll-interval (its default: 2s)")
+    ap.add_argument("--backing", choices=["ebs", "instance-store"], default="ebs")
     ap.add_argument("--repeat", type=int, default=1, help="measure K times; report medians")
     ap.add_argument("--keep-runs", metavar="DIR", help="keep the N-build run's directory (events, logs) under DIR")
     ap.add_argument("--binary", default=None, help="amipub binary (default: target/release, else target/debug)")
@@ -160,7 +166,7 @@ def main():
     regions, releases = matrix(args.builds)
 
     with tempfile.TemporaryDirectory(prefix="amipub-bench-") as d:
-        write_config(d, regions, releases)
+        write_config(d, regions, releases, args.backing)
         first = f"{regions[0]}-{releases[0]}-pv"
 
         ones, walls, rsss = [], [], []
@@ -192,7 +198,7 @@ def main():
     instance = sum(v for k, v in counts.items() if k.startswith("instance "))
     total = sum(ours.values())
     print(f"binary: {os.path.relpath(binary, ROOT)}; poll interval {args.poll_interval}")
-    print(f"builds: {n} ({len(regions)} regions x {len(releases)} releases x 2), provisioning {args.provision_seconds:g}s")
+    print(f"builds: {n} {args.backing} ({len(regions)} regions x {len(releases)} releases x 2), provisioning {args.provision_seconds:g}s")
     runs = f" (median of {args.repeat}: " if args.repeat > 1 else " ("
     print(f"one build alone: {one:.1f}s{runs}{', '.join(f'{x:.1f}' for x in ones)})")
     print(f"{n} builds: {wall:.1f}s{runs}{', '.join(f'{x:.1f}' for x in walls)})  ratio {wall / one:.2f}")
