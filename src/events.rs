@@ -30,9 +30,9 @@ impl Step {
     pub fn describe(self) -> &'static str {
         match self {
             Step::Replace => "deregistering the AMI that has the same name",
-            Step::Stage => "staging the provisioning script",
+            Step::Stage => "staging files for the build instance",
             Step::Launch => "launching the build instance",
-            Step::Provision => "provisioning",
+            Step::Provision => "provisioning (and bundling, for instance-store builds)",
             Step::Image => "creating the AMI",
             Step::Permissions => "setting launch permissions",
             Step::Finish => "terminating the instance and removing staged files",

@@ -136,7 +136,8 @@ pub struct LaunchPermissions {
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Timeouts {
-    /// From launch until the bootstrap reports its exit status.
+    /// From launch until the bootstrap reports its exit status (for instance-store builds, after
+    /// bundling and uploading).
     #[serde(default = "Timeouts::default_provision", with = "humantime_serde")]
     pub provision: Duration,
     /// From CreateImage/RegisterImage until the AMI is available.
