@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::config::{Backing, SigningMaterial, signing};
 use crate::engine::{
     self, Engine, EngineOptions, ErrorPolicy, Interact, NoInteraction, Permissions, PollSettings,
+    Preflight,
 };
 use crate::error::Error;
 use crate::events::{Event, EventSink, Outcome, Stamped};
@@ -48,7 +49,7 @@ pub async fn run(args: PublishArgs) -> Result<(), Error> {
         ]));
     }
     let signing = load_signing(&selected.builds, args.local_settings.as_deref())?;
-    let outcomes = execute(&args, &config, &selected, signing).await?;
+    let outcomes = execute(&args, &config, &selected, signing, None).await?;
     let failed = outcomes
         .iter()
         .filter(|o| matches!(o, Outcome::Failed { .. }))
@@ -74,12 +75,15 @@ pub async fn run(args: PublishArgs) -> Result<(), Error> {
 
 /// Publishes `selected` as `args` say (flags already checked, signing material loaded): plan,
 /// preflight, the engine with its reporters and writers, the summary. Returns each build's
-/// outcome in plan order (none for a dry run); `release` runs its publish step through here.
+/// outcome in plan order (none for a dry run); `release` runs its publish step through here,
+/// passing the clients and the preflight its checks already made (`checked`) so that they are
+/// not made twice.
 pub(crate) async fn execute(
     args: &PublishArgs,
     config: &Config,
     selected: &Selected,
     signing: Option<Arc<SigningMaterial>>,
+    checked: Option<(Clients, Preflight)>,
 ) -> Result<Vec<Outcome>, Error> {
     let ask = args.debug || args.on_error == OnError::Ask;
     let script = std::fs::read(&config.script).map_err(|e| Error::io(&config.script, e))?;
@@ -100,10 +104,17 @@ pub(crate) async fn execute(
         print!("{}", Plan::new(config, selected, None).to_table());
     }
 
-    let settings = args.aws.settings();
-    let clients = Clients::connect(&settings, builds.iter().map(|b| b.region.as_str())).await?;
-    let preflight =
-        engine::preflight::run(&clients, &builds, &config.p().version, args.force).await;
+    let (clients, preflight) = match checked {
+        Some(done) => done,
+        None => {
+            let settings = args.aws.settings();
+            let clients =
+                Clients::connect(&settings, builds.iter().map(|b| b.region.as_str())).await?;
+            let preflight =
+                engine::preflight::run(&clients, &builds, &config.p().version, args.force).await;
+            (clients, preflight)
+        }
+    };
     let summary_lines = preflight.summary(builds.len());
     if style != Style::Machine || args.dry_run {
         for l in &summary_lines {

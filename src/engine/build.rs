@@ -292,15 +292,10 @@ impl Engine {
         let key = self.key(made, "provision.sh");
         made.staged.push(key.clone());
         super::staging::put(c, &b.bucket, &key, self.opts.script.to_vec()).await?;
-        if self.needs_signing(b) {
+        if b.backing == Backing::InstanceStore {
             self.stage_signing(b, made).await?;
         }
         Ok(())
-    }
-
-    /// Whether `b` bundles itself (and so needs signing material on the instance).
-    pub(super) fn needs_signing(&self, b: &Build) -> bool {
-        b.backing == Backing::InstanceStore
     }
 
     async fn launch(&self, b: &Build, made: &mut Made) -> Result<(), StepError> {

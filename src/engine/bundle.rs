@@ -55,20 +55,16 @@ impl Engine {
     ) -> Result<BundleInput<'a>, String> {
         let c = self.clients.region(&b.region);
         let ttl = url_lifetime(&self.opts.timeouts);
-        let mut get = Vec::new();
-        let mut delete = Vec::new();
-        for name in SIGNING_OBJECTS {
+        let mut get: [String; 3] = Default::default();
+        let mut delete: [String; 3] = Default::default();
+        for (i, name) in SIGNING_OBJECTS.iter().enumerate() {
             let key = format!("{}/{name}", made.prefix);
-            get.push(staging::presign(c, &b.bucket, &key, Access::Get, ttl).await?);
-            delete.push(staging::presign(c, &b.bucket, &key, Access::Delete, ttl).await?);
+            get[i] = staging::presign(c, &b.bucket, &key, Access::Get, ttl).await?;
+            delete[i] = staging::presign(c, &b.bucket, &key, Access::Delete, ttl).await?;
         }
-        let three = |v: Vec<String>| -> [String; 3] {
-            v.try_into()
-                .unwrap_or_else(|_| unreachable!("one URL per signing object"))
-        };
         Ok(BundleInput {
-            signing_urls: three(get),
-            signing_delete_urls: three(delete),
+            signing_urls: get,
+            signing_delete_urls: delete,
             bucket: &b.bucket,
             prefix: &made.prefix,
             region: &b.region,

@@ -8,7 +8,7 @@ use super::{AMI_IDS, CHANGELOG, Mark, detail, fail, line};
 use crate::aws::Clients;
 use crate::cli::ReleaseArgs;
 use crate::config::{self, Config};
-use crate::engine;
+use crate::engine::{self, Preflight};
 use crate::error::Error;
 use crate::matrix::{self, Selected};
 use crate::output::manifest::Manifest;
@@ -30,8 +30,10 @@ pub(super) struct Found {
     pub(super) tagged: bool,
     /// The remote has the tag, at HEAD.
     pub(super) pushed: bool,
-    /// Builds an earlier run already published.
-    pub(super) reused: usize,
+    /// What preflight found (the publish step runs on it rather than asking again).
+    pub(super) preflight: Preflight,
+    /// The work tree's root (where CHANGELOG.md is).
+    pub(super) root: PathBuf,
 }
 
 /// Step 1: every check, all reported together; nothing has changed when this fails.
@@ -111,7 +113,8 @@ pub(super) async fn checks(
         None => {}
     }
     let mut pushed = false;
-    if git.has_remote(&args.remote).await.map_err(fail)? {
+    let has_remote = git.has_remote(&args.remote).await.map_err(fail)?;
+    if has_remote {
         match git.remote_tag(&args.remote, tag).await {
             Ok(Some(c)) if tagged && Some(&c) == head.as_ref() => pushed = true,
             Ok(Some(_)) => {
@@ -195,14 +198,15 @@ pub(super) async fn checks(
                 plural(regions.len(), "region")
             ),
         );
-        if !git.has_remote(&args.remote).await.map_err(fail)? {
+        if !has_remote {
             detail(&format!(
                 "no remote named {}: the tag was looked for locally only",
                 args.remote
             ));
         }
         return Ok(Found {
-            reused: preflight.published.len(),
+            preflight,
+            root,
             config,
             selected,
             clients,

@@ -73,6 +73,7 @@ pub async fn run(args: ReleaseArgs) -> Result<(), Error> {
 
     let found = checks(&args, &git, &branch, &tag).await?;
     let builds = &found.selected.builds;
+    let reused = found.preflight.published.len();
     let regions: BTreeSet<&str> = builds.iter().map(|b| b.region.as_str()).collect();
     let profile = args.selection.config.display().to_string();
 
@@ -97,7 +98,7 @@ pub async fn run(args: ReleaseArgs) -> Result<(), Error> {
                 "publish {} in {} ({} already published, reused)",
                 amis(builds.len(), visibility),
                 plural(regions.len(), "region"),
-                found.reused
+                reused
             ),
         );
         line(
@@ -161,11 +162,13 @@ pub async fn run(args: ReleaseArgs) -> Result<(), Error> {
         runs_dir: args.runs_dir.clone(),
         local_settings: args.local_settings.clone(),
     };
+    let clients = found.clients.clone();
     let outcomes = super::publish::execute(
         &publish_args,
         &found.config,
         &found.selected,
         found.signing.clone(),
+        Some((clients, found.preflight)),
     )
     .await?;
     let failed = outcomes
@@ -197,7 +200,7 @@ pub async fn run(args: ReleaseArgs) -> Result<(), Error> {
             "published {} in {} ({} reused from an earlier run)",
             amis(builds.len(), visibility),
             plural(regions.len(), "region"),
-            found.reused
+            reused
         ),
     );
 
@@ -250,7 +253,7 @@ pub async fn run(args: ReleaseArgs) -> Result<(), Error> {
 
     // 5. Commit.
     let message = format!("Release {}", args.version);
-    let changelog_path = git.root().await.map_err(fail)?.join(CHANGELOG);
+    let changelog_path = found.root.join(CHANGELOG);
     let old = std::fs::read_to_string(&changelog_path).unwrap_or_default();
     if !changelog::has_entry(&old, &args.version) {
         let today = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
