@@ -1,9 +1,92 @@
-"""Patches of moto's EC2 (in this process only) where it is kinder than EC2; each names its gap."""
+"""Patches of moto's EC2 (in the emulator's process only) where moto 5.2.5 is kinder than EC2.
+
+The emulator must be at least as strict as AWS wherever amipub depends on it. Each patch fills
+named gaps of moto and reproduces documented EC2 behaviour (its docstring cites the AWS page);
+`apply_all(control)` applies them all, before moto's server starts:
+
+- patch_register_image: moto's RegisterImage ignores ImageLocation, VirtualizationType and
+  Architecture and never reads the manifest; EC2 refuses a manifest it cannot read
+  (InvalidManifest) and reports an S3-manifest AMI as instance-store backed.
+- patch_image_states: moto makes every new image `available` at once; on EC2 it is `pending`
+  first and may end `failed` with a StateReason, and ModifyImageAttribute on a pending image is
+  refused (InvalidAMIID.Unavailable).
+- patch_image_creation: moto lets an account own many images of one name in a Region (EC2:
+  InvalidAMIName.Duplicate, for CreateImage, RegisterImage and CopyImage); moto's CreateImage
+  fails on snapshot TagSpecifications and its RegisterImage and CopyImage drop them (EC2 tags
+  the image and its snapshots at creation); moto ignores CopyImage's ClientToken.
+- patch_run_instances_token: moto ignores RunInstances' ClientToken, so a retry launches again
+  (EC2: the same reservation, or IdempotentParameterMismatch if the parameters differ).
+
+Not patched, because moto 5.2.5 already does as EC2: TagSpecifications of CreateSecurityGroup
+(security-group) and RunInstances (instance, volume); DeregisterImage in any image state.
+
+Control (the emulator's <work>/control.json, re-read whenever an image is created):
+  "image_pending_seconds": seconds a new image stays pending (CLI --image-pending-seconds),
+  "image_fail": [fnmatch globs]: an image whose name matches ends `failed` instead of available,
+  "image_fail_reason": the failed image's StateReason message; its Code is the message's
+      "Server.X"/"Client.X" prefix, else Server.InternalError.
+
+Internals of moto 5.2.5 relied on: the response classes AmisResponse and InstanceResponse
+(their methods, self.params, self._get_param, self.ec2_backend), ActionResult, EC2ClientError,
+InvalidTaggableResourceType, the backend's `amis` dict and `account_id`, Ami.ebs_snapshot (the
+one snapshot moto makes per image), TaggedEC2Resource.add_tags, and the serializer reading
+Image.State from `ami.state`, Image.StateReason from `ami.state_reason` and Snapshot.State from
+`snapshot.status`.
+"""
+
+import fnmatch
+import threading
+import time
+
+DEFAULT_IMAGE_FAIL_REASON = "Server.InternalError: An internal error has occurred"
+
+# Serialises "check, then create" (names, client tokens) across moto's request threads.
+_lock = threading.RLock()
+
+
+def apply_all(control):
+    """Every patch of this module; `control` is the emulator's Control (its .read() -> dict)."""
+    patch_register_image()
+    patch_image_states(control)
+    patch_image_creation()
+    patch_run_instances_token()
+
+
+def _error(code, message):
+    from moto.ec2.exceptions import EC2ClientError
+
+    return EC2ClientError(code, message)
+
+
+def _tag_specs(response, allowed):
+    """{resource type: {key: value}} of the request's TagSpecifications, refusing the resource
+    types the operation does not tag, as EC2 does ("If you specify other values for
+    ResourceType, the request fails"; moto's own error for it: InvalidParameterValue)."""
+    from moto.ec2.exceptions import InvalidTaggableResourceType
+
+    out = {}
+    for spec in response._get_param("TagSpecifications", []) or []:
+        kind = spec.get("ResourceType")
+        if kind not in allowed:
+            raise InvalidTaggableResourceType(kind)
+        for tag in spec.get("Tags") or []:
+            out.setdefault(kind, {})[tag["Key"]] = tag.get("Value", "")
+    return out
+
+
+def _tag_new_image(ami, tags):
+    ami.add_tags(tags.get("image", {}))
+    ami.ebs_snapshot.add_tags(tags.get("snapshot", {}))
+
 
 def patch_register_image():
-    """RegisterImage as EC2 does it for a bundle: see the module's docstring."""
+    """RegisterImage as EC2 does it for a bundle.
+
+    Gap: moto's RegisterImage ignores ImageLocation, VirtualizationType and Architecture and
+    never checks the manifest. EC2 refuses a manifest it cannot read (InvalidManifest) and
+    reports an S3-manifest AMI as instance-store backed; tests check what amipub registered.
+    """
     from moto.core.models import DEFAULT_ACCOUNT_ID
-    from moto.ec2.exceptions import EC2ClientError
     from moto.ec2.responses.amis import AmisResponse
     from moto.s3.models import s3_backends
 
@@ -16,9 +99,7 @@ def patch_register_image():
             try:
                 s3_backends[DEFAULT_ACCOUNT_ID]["aws"].get_object(bucket, key).value
             except Exception:
-                raise EC2ClientError(
-                    "InvalidManifest", f"The manifest {location} could not be read."
-                )
+                raise _error("InvalidManifest", f"The manifest {location} could not be read.")
         result = original(self)
         ami = self.ec2_backend.amis[result.result["ImageId"]]
         if location:
@@ -31,3 +112,260 @@ def patch_register_image():
     AmisResponse.register_image = register_image
 
 
+def patch_image_states(control):
+    """New images are `pending` for a while, then `available` or `failed`.
+
+    Gap: moto creates every image (CreateImage, RegisterImage, CopyImage) `available` at once
+    and has no failed images. On EC2 a new AMI is `pending` until its snapshots are done, then
+    `available`, or `failed` with a StateReason (API reference, "Image": State, StateReason;
+    "StateReason" lists codes such as Server.InternalError; failed CreateImage images report
+    Server.InternalError, e.g. boto/boto3#1698). amipub waits for the state and reports the
+    reason, so both must be reproduced. EC2 documents the StateReason codes but not a failed
+    AMI's exact message; DEFAULT_IMAGE_FAIL_REASON is a generic one, and control can set it.
+
+    The state is computed from the elapsed time whenever moto reads `ami.state` (DescribeImages,
+    its `state` filter, DescribeImageAttribute...): `state` becomes a property of moto's Ami, so
+    no thread and no race. An explicit state change by moto (DisableImage, EnableImage) ends the
+    clock. The snapshot CreateImage/CopyImage makes is `pending` while its image is.
+
+    ModifyImageAttribute on a pending image: EC2 refuses it with InvalidAMIID.Unavailable "The
+    AMI ID 'ami-...' is currently pending and may not be used for this operation" (HTTP 400;
+    reported from real EC2 in app-sre/qontract-reconcile#2222 and
+    SUSE-Enceladus/ec2imgutils#45); reproduced. For a failed image, and for
+    DescribeImageAttribute in any state, neither the documentation nor reported behaviour says
+    EC2 refuses, so moto's behaviour (allowed) is kept. DeregisterImage works in every state, as
+    on EC2 (moto's own).
+    """
+    from moto.ec2.models.amis import Ami
+    from moto.ec2.models.elastic_block_store import Snapshot
+    from moto.ec2.responses.amis import AmisResponse
+
+    # `state` becomes a data descriptor of moto's Ami: it wins over the instance attribute, and
+    # moto's own assignments (Ami.__init__, DisableImage, EnableImage) go through the setter.
+    def get_state(ami):
+        ready = ami.__dict__.get("_amipub_ready_at")
+        if ready is not None:
+            return "pending" if time.monotonic() < ready else ami._amipub_final
+        return ami.__dict__.get("_amipub_state", ami.__dict__.get("state"))
+
+    def set_state(ami, value):
+        ami.__dict__["_amipub_state"] = value
+        ami.__dict__.pop("_amipub_ready_at", None)
+
+    def state_reason(ami):
+        if get_state(ami) != "failed":
+            return None
+        message = ami.__dict__.get("_amipub_reason") or DEFAULT_IMAGE_FAIL_REASON
+        code = message.split(":", 1)[0]
+        if not code.startswith(("Server.", "Client.")) or " " in code:
+            code = "Server.InternalError"
+        return {"Code": code, "Message": message}
+
+    Ami.state = property(get_state, set_state)
+    Ami.state_reason = property(state_reason)
+
+    # Likewise Snapshot.status (what DescribeSnapshots reports as State). A failed image's
+    # snapshot keeps moto's `completed`: what EC2 does with it is not documented.
+    def snapshot_status(snap):
+        image = snap.__dict__.get("_amipub_image")
+        if image is not None and image.state == "pending":
+            return "pending"
+        return snap.__dict__.get("_amipub_status", snap.__dict__.get("status"))
+
+    def set_snapshot_status(snap, value):
+        snap.__dict__["_amipub_status"] = value
+
+    Snapshot.status = property(snapshot_status, set_snapshot_status)
+
+    original_modify = AmisResponse.modify_image_attribute
+
+    def modify_image_attribute(self):
+        ami_id = self._get_param("ImageId")
+        ami = self.ec2_backend.amis.get(ami_id)
+        if ami is not None and ami.state == "pending":
+            raise _error(
+                "InvalidAMIID.Unavailable",
+                f"The AMI ID '{ami_id}' is currently pending and may not be used for this "
+                "operation",
+            )
+        return original_modify(self)
+
+    AmisResponse.modify_image_attribute = modify_image_attribute
+
+    global _control
+    _control = control
+
+
+_control = None  # the emulator's Control, set by patch_image_states
+
+
+def _start_clock(ami):
+    """Starts a new image's pending time and decides how it ends (see patch_image_states).
+
+    Without patch_image_states (no control) new images stay as moto makes them."""
+    if _control is None:
+        return
+    conf = _control.read()
+    ami._amipub_final = "available"
+    if any(fnmatch.fnmatchcase(ami.name or "", g) for g in conf.get("image_fail") or []):
+        ami._amipub_final = "failed"
+        ami._amipub_reason = conf.get("image_fail_reason") or DEFAULT_IMAGE_FAIL_REASON
+    ami.ebs_snapshot._amipub_image = ami
+    ami._amipub_ready_at = time.monotonic() + float(conf.get("image_pending_seconds") or 0)
+
+
+def _check_name(backend, name):
+    """InvalidAMIName.Duplicate if the account already owns an image `name` in this Region.
+
+    Deregistered images are gone from moto's `amis`; images of other owners (the public
+    upstream images) do not count; pending and failed images do."""
+    for ami in list(backend.amis.values()):
+        if name and ami.name == name and ami.owner_id == backend.account_id:
+            raise _error(
+                "InvalidAMIName.Duplicate", f"AMI name {name} is already in use by AMI {ami.id}"
+            )
+
+
+def _mismatch():
+    return _error(
+        "IdempotentParameterMismatch",
+        "Arguments on this idempotent request are inconsistent with arguments used in "
+        "previous request(s).",
+    )
+
+
+def _tokens(backend, operation):
+    """The client tokens `operation` has seen in one account and Region: token -> (args, result).
+
+    Kept on moto's per-account, per-Region backend, so that a reset of moto forgets them too."""
+    if not hasattr(backend, "_amipub_tokens"):
+        backend._amipub_tokens = {}
+    return backend._amipub_tokens.setdefault(operation, {})
+
+
+def patch_image_creation():
+    """CreateImage, RegisterImage and CopyImage: unique names, tags at creation, CopyImage's
+    client token; each new image then starts its pending time (patch_image_states).
+
+    Gap 1, names: moto accepts any number of images of one name per account and Region. EC2
+    refuses the request with InvalidAMIName.Duplicate, HTTP 400, "AMI name NAME is already in
+    use by AMI ami-..." ("Error codes for the Amazon EC2 API",
+    https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html; the message as
+    real EC2 returns it). Only the account's own images count, in the Region of the request,
+    which for CopyImage is the destination ("the destination Region is the current Region",
+    API reference, CopyImage).
+
+    Gap 2, tags at creation: moto's CreateImage raises NotImplementedError for ResourceType
+    snapshot; its RegisterImage and CopyImage drop TagSpecifications. EC2 tags the AMI (image)
+    and, for CreateImage and CopyImage, all its new snapshots (snapshot); "If you specify other
+    values for ResourceType, the request fails" (API reference, TagSpecifications of CreateImage,
+    RegisterImage, CopyImage); refused here with moto's own InvalidParameterValue.
+
+    Gap 3, CopyImage's ClientToken: moto ignores it, so a retried copy makes another image. See
+    patch_run_instances_token for EC2's rule; compared here: SourceImageId, SourceRegion, Name.
+    """
+    from moto.core.responses import ActionResult
+    from moto.ec2.responses.amis import AmisResponse
+
+    original_create = AmisResponse.create_image
+    original_register = AmisResponse.register_image
+    original_copy = AmisResponse.copy_image
+
+    def create_image(self):
+        self.error_on_dryrun()
+        tags = _tag_specs(self, ("image", "snapshot"))
+        # moto's backend raises NotImplementedError on snapshot specs: it gets the image's only.
+        self.params["TagSpecifications"] = [
+            s for s in self._get_param("TagSpecifications", []) if s.get("ResourceType") == "image"
+        ]
+        with _lock:
+            _check_name(self.ec2_backend, self._get_param("Name"))
+            result = original_create(self)
+            ami = self.ec2_backend.amis[result.result["ImageId"]]
+            _tag_new_image(ami, {"snapshot": tags.get("snapshot", {})})
+            _start_clock(ami)
+        return result
+
+    def register_image(self):
+        self.error_on_dryrun()
+        tags = _tag_specs(self, ("image",))
+        with _lock:
+            _check_name(self.ec2_backend, self._get_param("Name"))
+            result = original_register(self)
+            ami = self.ec2_backend.amis[result.result["ImageId"]]
+            _tag_new_image(ami, tags)
+            _start_clock(ami)
+        return result
+
+    def copy_image(self):
+        self.error_on_dryrun()
+        token = self._get_param("ClientToken")
+        args = tuple(
+            str(self._get_param(p) or "") for p in ("SourceImageId", "SourceRegion", "Name")
+        )
+        tags = _tag_specs(self, ("image", "snapshot"))
+        seen = _tokens(self.ec2_backend, "CopyImage")
+        with _lock:
+            if token and token in seen:
+                if seen[token][0] != args:
+                    raise _mismatch()
+                return ActionResult({"ImageId": seen[token][1]})
+            _check_name(self.ec2_backend, self._get_param("Name"))
+            result = original_copy(self)
+            ami = self.ec2_backend.amis[result.result["ImageId"]]
+            _tag_new_image(ami, tags)
+            _start_clock(ami)
+            if token:
+                seen[token] = (args, ami.id)
+        return result
+
+    AmisResponse.create_image = create_image
+    AmisResponse.register_image = register_image
+    AmisResponse.copy_image = copy_image
+
+
+def patch_run_instances_token():
+    """RunInstances honours its ClientToken.
+
+    Gap: moto ignores ClientToken, so a retried RunInstances launches more instances. EC2
+    ("Ensuring idempotency in Amazon EC2 API requests",
+    https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-idempotency.html, and its older
+    RunInstances-only version, Run_Instance_Idempotency.html): a request repeated with the same
+    client token returns the same response (the same reservation and instances; "the only
+    information that might vary in the response is the state of the instance", so an instance
+    terminated since is still what is returned; the token stays valid for at least 24 hours
+    after the instance's termination); the same token with another parameter changed fails
+    with IdempotentParameterMismatch (HTTP 400; "Arguments on this idempotent request are
+    inconsistent with arguments used in previous request(s).", as real EC2 words it). Tokens
+    are per account and Region: the same request in another Region launches there. Compared
+    here: ImageId, InstanceType, MinCount, MaxCount.
+
+    Not reproduced: moto's RunInstances response always reports its instances as pending (a
+    response transformer of moto's), so a repeated request shows `pending` where EC2 would show
+    the current state; DescribeInstances shows the real state.
+    """
+    from moto.core.responses import ActionResult
+    from moto.ec2.responses.instances import InstanceResponse
+
+    original_run = InstanceResponse.run_instances
+
+    def run_instances(self):
+        token = self._get_param("ClientToken")
+        if not token:
+            return original_run(self)
+        args = tuple(
+            str(self._get_param(p) or "")
+            for p in ("ImageId", "InstanceType", "MinCount", "MaxCount")
+        )
+        seen = _tokens(self.ec2_backend, "RunInstances")
+        with _lock:
+            if token in seen:
+                if seen[token][0] != args:
+                    raise _mismatch()
+                self.error_on_dryrun()
+                return ActionResult(seen[token][1])
+            result = original_run(self)
+            seen[token] = (args, result.result)  # the Reservation, serialised as it is then
+        return result
+
+    InstanceResponse.run_instances = run_instances

@@ -21,20 +21,31 @@ named gap of the emulator:
 - The bundle tools (ec2-bundle-vol, ec2-upload-bundle) need a real machine. Their stand-ins
   write a small fake manifest and parts, and upload them with S3 PutObject signed by the
   credentials the upload command passes: the route a real ec2-upload-bundle takes.
-- moto's RegisterImage ignores ImageLocation, VirtualizationType and Architecture and never
-  checks the manifest. Patched (in this process only) to keep them, to report the AMI as
-  instance-store backed, and to refuse a manifest that is not in S3 as EC2 does
-  (InvalidManifest), so that tests can check what amipub registered.
-- moto counts nothing and never throttles. With --proxy, a proxy in front of it counts the
-  requests it forwards by client and operation (GET /_amipub/stats) and can answer every Nth
-  EC2 request of amipub with RequestLimitExceeded (--throttle-every).
+- moto's EC2 is kinder than EC2 in ways amipub depends on. ec2_patches.py patches it in this
+  process only, each patch naming its gap: RegisterImage keeps ImageLocation, virtualization
+  and architecture and refuses a manifest not in S3 (InvalidManifest); AMI names are unique per
+  account and Region (InvalidAMIName.Duplicate); RunInstances and CopyImage honour their client
+  token (IdempotentParameterMismatch); new images are pending for a while and may end failed;
+  TagSpecifications of CreateImage, RegisterImage and CopyImage are applied.
+- moto counts nothing, never fails, never throttles, and is kinder than AWS at the HTTP level.
+  The strict proxy in front of it (always on; proxy.py, sigv4.py, s3rules.py, faults.py) counts
+  requests by client and operation (GET /_amipub/stats), injects faults per operation
+  (control.json "faults"; --throttle-every), throttles EC2 with its documented token buckets
+  (--no-rate-limits for benchmarks only), keeps S3 buckets to their Region, checks presigned
+  URLs (--credentials KEY:SECRET adds known secrets), refuses expired STS credentials, enforces
+  bucket policies' Deny statements, and shifts its clock with "clock_offset_seconds". See
+  proxy.py's docstring for control.json's keys and the stats.
 
-Control: the simulator re-reads <work>/control.json before starting each bootstrap:
+Control: the simulator re-reads <work>/control.json before starting each bootstrap, the EC2
+patches whenever an image is created:
   {"provision_seconds": 1.0, "fail": ["glob", ...], "hang": ["glob", ...],
-   "bundle_fail": ["glob", ...], "upload_fail": ["glob", ...]}
+   "bundle_fail": ["glob", ...], "upload_fail": ["glob", ...],
+   "image_pending_seconds": 1.0, "image_fail": ["glob", ...], "image_fail_reason": "..."}
 "fail" builds' provisioning exits 3; "hang" builds' provisioning never finishes;
 "bundle_fail" builds' ec2-bundle-vol exits 4 after writing part of a bundle;
-"upload_fail" builds' ec2-upload-bundle exits 5 after uploading one part.
+"upload_fail" builds' ec2-upload-bundle exits 5 after uploading one part;
+a new image is pending for "image_pending_seconds" (default --image-pending-seconds), then
+available, or failed with StateReason "image_fail_reason" if its name matches "image_fail".
 
 On start it prints one JSON line to stdout: {"endpoint": URL, "moto": URL, "work": DIR}.
 """
@@ -47,8 +58,9 @@ import signal
 import tempfile
 import threading
 
-from ec2_patches import patch_register_image
+from ec2_patches import DEFAULT_IMAGE_FAIL_REASON, apply_all
 from proxy import make_proxy
+from s3_patches import apply_all as apply_s3_patches
 from simulator import Control, Simulator, make_imds
 
 
@@ -109,9 +121,16 @@ def main():
     ap.add_argument("--port", type=int, default=0, help="endpoint port (0: a free one)")
     ap.add_argument("--work", help="scratch directory (default: a new temporary one)")
     ap.add_argument("--provision-seconds", type=float, default=1.0)
+    ap.add_argument("--image-pending-seconds", type=float, default=1.0,
+                    help="how long a new image stays pending (control: image_pending_seconds)")
     ap.add_argument("--proxy", action="store_true",
                     help="accepted for older scripts: the strict proxy is always in front")
-    ap.add_argument("--throttle-every", type=int, default=0)
+    ap.add_argument("--throttle-every", type=int, default=0,
+                    help="answer every Nth EC2 request of amipub RequestLimitExceeded")
+    ap.add_argument("--credentials", action="append", default=[], metavar="KEY:SECRET",
+                    help="also accept these static credentials in presigned URLs (repeatable)")
+    ap.add_argument("--no-rate-limits", action="store_true",
+                    help="no EC2 request throttling (benchmarks only)")
     ap.add_argument("--poll", type=float, default=0.25, help="simulator poll interval")
     ap.add_argument("--instance-profile", action="append", default=[],
                     help="create this IAM instance profile (repeatable)")
@@ -139,7 +158,15 @@ def main():
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    patch_register_image()
+    control = Control(
+        os.path.join(work, "control.json"),
+        {"provision_seconds": args.provision_seconds, "fail": [], "hang": [],
+         "bundle_fail": [], "upload_fail": [],
+         "image_pending_seconds": args.image_pending_seconds, "image_fail": [],
+         "image_fail_reason": DEFAULT_IMAGE_FAIL_REASON},
+    )
+    apply_all(control)
+    apply_s3_patches()
 
     # moto listens on a port of its own that only the proxy and the simulator use: every
     # client (amipub, the tests, the simulated instances) goes through the strict proxy.
@@ -149,17 +176,17 @@ def main():
     host, port = server.get_host_and_port()
     moto_url = f"http://{host}:{port}"
     endpoint = moto_url
-    handler = make_proxy(host, port, args.throttle_every)
+    handler = make_proxy(
+        host, port, args.throttle_every,
+        control_path=os.path.join(work, "control.json"),
+        credentials=dict(c.split(":", 1) for c in args.credentials),
+        rate_limits=not args.no_rate_limits,
+    )
     proxy = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), handler)
     proxy.daemon_threads = True
     threading.Thread(target=proxy.serve_forever, daemon=True).start()
     endpoint = f"http://127.0.0.1:{proxy.server_address[1]}"
 
-    control = Control(
-        os.path.join(work, "control.json"),
-        {"provision_seconds": args.provision_seconds, "fail": [], "hang": [],
-         "bundle_fail": [], "upload_fail": []},
-    )
     for name in args.instance_profile:
         create_instance_profile(moto_url, name)
     imds = http.server.ThreadingHTTPServer(("127.0.0.1", 0), None)

@@ -1,0 +1,249 @@
+"""The emulator's S3 is as strict as S3 where support/s3_patches.py says it is.
+
+Starts support/emulator.py once for the module and talks to its endpoint (the strict proxy in
+front of moto) with boto3. Run: .venv/bin/python -m unittest discover -s support/tests -v
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+import uuid
+
+import boto3
+import botocore.session
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+KEY, SECRET = "testing", "testing"
+# Whether this botocore's S3 model knows CreateBucketConfiguration.Tags (else: raw requests).
+MODEL_HAS_TAGS = "Tags" in botocore.session.get_session().get_service_model("s3").shape_for(
+    "CreateBucketConfiguration").members
+NS = "http://s3.amazonaws.com/doc/2006-03-01/"
+
+
+def config_xml(tags=(), location=None, raw_tags=None):
+    """A CreateBucketConfiguration body, as the SDKs write it."""
+    parts = [f'<CreateBucketConfiguration xmlns="{NS}">']
+    if location:
+        parts.append(f"<LocationConstraint>{location}</LocationConstraint>")
+    if raw_tags is not None:
+        parts.append(f"<Tags>{raw_tags}</Tags>")
+    elif tags:
+        parts.append("<Tags>")
+        parts += [f"<Tag><Key>{k}</Key><Value>{v}</Value></Tag>" for k, v in tags]
+        parts.append("</Tags>")
+    parts.append("</CreateBucketConfiguration>")
+    return "".join(parts).encode()
+
+
+class S3StrictTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="s3-strict-")
+        cls.stderr = open(os.path.join(cls.tmp.name, "emulator.stderr"), "w+")
+        cls.proc = subprocess.Popen(
+            [sys.executable, os.path.join(ROOT, "support", "emulator.py"),
+             "--work", os.path.join(cls.tmp.name, "work")],
+            stdout=subprocess.PIPE, stderr=cls.stderr, text=True, cwd=ROOT,
+        )
+        try:
+            info = json.loads(cls.proc.stdout.readline())
+        except Exception:
+            log = cls.emulator_log()
+            cls.stop()
+            raise RuntimeError(f"the emulator did not start:\n{log}")
+        cls.endpoint, cls.work = info["endpoint"], info["work"]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.stop()
+
+    @classmethod
+    def stop(cls):
+        if cls.proc.poll() is None:
+            cls.proc.terminate()
+            try:
+                cls.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                cls.proc.kill()
+                cls.proc.wait(timeout=10)
+        cls.proc.stdout.close()
+        cls.stderr.close()
+        cls.tmp.cleanup()
+
+    @classmethod
+    def emulator_log(cls):
+        cls.stderr.flush()
+        cls.stderr.seek(0)
+        return cls.stderr.read()
+
+    def run(self, result=None):
+        # Print the emulator's stderr when a test of this class fails or errs.
+        result = result if result is not None else self.defaultTestResult()
+        before = len(result.failures) + len(result.errors)
+        out = super().run(result)
+        if len(result.failures) + len(result.errors) > before and not self.stderr.closed:
+            print(f"\n--- emulator stderr ---\n{self.emulator_log()}\n---", file=sys.stderr)
+        return out
+
+    # helpers
+
+    def s3(self, region):
+        return boto3.client(
+            "s3", region_name=region, endpoint_url=self.endpoint,
+            aws_access_key_id=KEY, aws_secret_access_key=SECRET,
+            config=Config(retries={"max_attempts": 1}, s3={"addressing_style": "path"}),
+        )
+
+    def bucket(self):
+        return f"amipub-test-{uuid.uuid4().hex[:12]}"
+
+    def create(self, region, bucket, tags, location=None):
+        """CreateBucket with Tags (and LocationConstraint if given), through boto3's model when
+        it has Tags, else as a raw signed request."""
+        if MODEL_HAS_TAGS:
+            conf = {"Tags": [{"Key": k, "Value": v} for k, v in tags]}
+            if location:
+                conf["LocationConstraint"] = location
+            return self.s3(region).create_bucket(Bucket=bucket, CreateBucketConfiguration=conf)
+        status, body = self.raw_create(region, bucket, config_xml(tags, location))
+        if status != 200:
+            raise AssertionError(f"CreateBucket: {status} {body}")
+        return None
+
+    def raw_create(self, region, bucket, body):
+        """PUT /bucket with `body`, SigV4-signed for `region`: (status, response text)."""
+        import urllib.request
+
+        url = f"{self.endpoint}/{bucket}"
+        req = AWSRequest(method="PUT", url=url, data=body,
+                         headers={"Content-Type": "application/xml"})
+        SigV4Auth(Credentials(KEY, SECRET), "s3", region).add_auth(req)
+        prepared = urllib.request.Request(url, data=body, method="PUT",
+                                          headers=dict(req.headers.items()))
+        try:
+            with urllib.request.urlopen(prepared, timeout=30) as resp:
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def tags(self, region, bucket):
+        got = self.s3(region).get_bucket_tagging(Bucket=bucket)["TagSet"]
+        return {t["Key"]: t["Value"] for t in got}
+
+    def location(self, region, bucket):
+        return self.s3(region).get_bucket_location(Bucket=bucket)["LocationConstraint"]
+
+    def assertRefused(self, region, body, code, status=400):
+        bucket = self.bucket()
+        got_status, text = self.raw_create(region, bucket, body)
+        self.assertEqual(got_status, status, text)
+        self.assertIn(f"<Code>{code}</Code>", text)
+        # Nothing was created.
+        with self.assertRaises(ClientError) as cm:
+            self.s3(region).head_bucket(Bucket=bucket)
+        self.assertEqual(cm.exception.response["Error"]["Code"], "404")
+
+    # CreateBucket with tags
+
+    def test_tags_us_east_1_without_location_constraint(self):
+        bucket = self.bucket()
+        tags = [("amipub:managed", "true"), ("amipub:version", "1.2.3"), ("team", "")]
+        self.create("us-east-1", bucket, tags)
+        self.assertEqual(self.tags("us-east-1", bucket), dict(tags))
+        self.assertIsNone(self.location("us-east-1", bucket))
+
+    def test_tags_with_location_constraint(self):
+        bucket = self.bucket()
+        tags = [("amipub:managed", "true"), ("Name", "staging bucket @ eu-west-1")]
+        self.create("eu-west-1", bucket, tags, location="eu-west-1")
+        self.assertEqual(self.tags("eu-west-1", bucket), dict(tags))
+        self.assertEqual(self.location("eu-west-1", bucket), "eu-west-1")
+
+    def test_raw_bodies_as_the_rust_sdk_writes_them(self):
+        # Tags only (us-east-1), and LocationConstraint then Tags (elsewhere).
+        bucket = self.bucket()
+        status, text = self.raw_create("us-east-1", bucket, config_xml([("a", "1")]))
+        self.assertEqual(status, 200, text)
+        self.assertEqual(self.tags("us-east-1", bucket), {"a": "1"})
+        bucket = self.bucket()
+        body = config_xml([("a", "1"), ("b", "2")], location="ap-southeast-2")
+        status, text = self.raw_create("ap-southeast-2", bucket, body)
+        self.assertEqual(status, 200, text)
+        self.assertEqual(self.tags("ap-southeast-2", bucket), {"a": "1", "b": "2"})
+        self.assertEqual(self.location("ap-southeast-2", bucket), "ap-southeast-2")
+
+    # moto's behaviour kept
+
+    def test_location_constraint_only_keeps_moto_behaviour(self):
+        bucket = self.bucket()
+        self.s3("eu-west-1").create_bucket(
+            Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        self.assertEqual(self.location("eu-west-1", bucket), "eu-west-1")
+        with self.assertRaises(ClientError) as cm:
+            self.s3("eu-west-1").get_bucket_tagging(Bucket=bucket)
+        self.assertEqual(cm.exception.response["Error"]["Code"], "NoSuchTagSet")
+        # No body at all, in us-east-1.
+        bucket = self.bucket()
+        self.s3("us-east-1").create_bucket(Bucket=bucket)
+        self.assertIsNone(self.location("us-east-1", bucket))
+
+    def test_location_constraint_checks_still_apply_with_tags(self):
+        # A constraint other than the endpoint's Region: moto's IllegalLocationConstraint.
+        body = config_xml([("a", "1")], location="eu-west-1")
+        self.assertRefused("ap-southeast-2", body, "IllegalLocationConstraintException")
+        # No constraint outside us-east-1: refused, with or without tags.
+        self.assertRefused("eu-west-1", config_xml([("a", "1")]),
+                           "IllegalLocationConstraintException")
+
+    def test_recreating_own_us_east_1_bucket_keeps_its_tags(self):
+        bucket = self.bucket()
+        self.create("us-east-1", bucket, [("a", "1")])
+        self.create("us-east-1", bucket, [("b", "2")])  # 200, as on S3 in us-east-1
+        self.assertEqual(self.tags("us-east-1", bucket), {"a": "1"})
+
+    # validation, before anything is created
+
+    def test_duplicate_keys_are_invalid_tag(self):
+        self.assertRefused("us-east-1", config_xml([("k", "1"), ("k", "2")]), "InvalidTag")
+
+    def test_invalid_keys_and_values_are_invalid_tag(self):
+        for tags in ([("", "v")], [("k" * 129, "v")], [("k", "v" * 257)], [("a#b", "v")],
+                     [("k", "a,b")], [("aws:owner", "me")], [("AWS:owner", "me")]):
+            with self.subTest(tags=tags):
+                self.assertRefused("us-east-1", config_xml(tags), "InvalidTag")
+        # The limits themselves are fine.
+        bucket = self.bucket()
+        self.create("us-east-1", bucket, [("k" * 128, "v" * 256)])
+        self.assertEqual(self.tags("us-east-1", bucket), {"k" * 128: "v" * 256})
+
+    def test_more_than_50_tags_is_bad_request(self):
+        tags = [(f"k{i}", "v") for i in range(51)]
+        self.assertRefused("us-east-1", config_xml(tags), "BadRequest")
+        bucket = self.bucket()
+        self.create("us-east-1", bucket, tags[:50])
+        self.assertEqual(len(self.tags("us-east-1", bucket)), 50)
+
+    def test_schema_violations_are_malformed_xml(self):
+        for body in (
+            b"<CreateBucketConfiguration><Tags><Tag><Key>k</Key>",  # not well-formed
+            b"<Tagging><TagSet><Tag><Key>k</Key><Value>v</Value></Tag></TagSet></Tagging>",
+            config_xml(raw_tags="<Tag><Key>k</Key></Tag>"),  # Value missing
+            config_xml(raw_tags="<Tag><Value>v</Value></Tag>"),  # Key missing
+            config_xml(raw_tags="<Tag><Key>k</Key><Key>j</Key><Value>v</Value></Tag>"),
+            config_xml(raw_tags="<Tag><Key>k</Key><Value>v</Value><Extra/></Tag>"),
+            config_xml(raw_tags="<Item><Key>k</Key><Value>v</Value></Item>"),
+        ):
+            with self.subTest(body=body):
+                self.assertRefused("us-east-1", body, "MalformedXML")
+
+
+if __name__ == "__main__":
+    unittest.main()
