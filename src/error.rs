@@ -12,7 +12,9 @@ pub mod exit {
     pub const USAGE: i32 = 2;
     /// A check against AWS failed before anything was created (preflight, credentials).
     pub const PREFLIGHT: i32 = 3;
-    /// Interrupted by Ctrl-C after cleaning up.
+    /// Another run holds the lock of a staging bucket this run needs; nothing was launched.
+    pub const LOCKED: i32 = 4;
+    /// Interrupted by Ctrl-C (SIGINT) after cleaning up; SIGTERM gives 143, SIGHUP 129.
     pub const INTERRUPTED: i32 = 130;
 }
 
@@ -34,9 +36,12 @@ pub enum Error {
     /// The run finished with failures; the summary said which.
     #[error("{0}")]
     Failed(String),
-    /// The user pressed Ctrl-C.
-    #[error("interrupted: {0}")]
-    Interrupted(String),
+    /// The user pressed Ctrl-C, or the process got SIGTERM or SIGHUP (the exit code).
+    #[error("{0}")]
+    Interrupted(String, i32),
+    /// Another run holds a lock this run needs.
+    #[error("{}\nnothing was launched.", lines(.0))]
+    Locked(Vec<String>),
     /// A local file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -54,7 +59,8 @@ impl Error {
             Error::Config(_) | Error::Usage(_) => exit::USAGE,
             Error::Preflight(_) | Error::AwsSetup(_) => exit::PREFLIGHT,
             Error::Failed(_) | Error::Io { .. } => exit::FAILED,
-            Error::Interrupted(_) => exit::INTERRUPTED,
+            Error::Interrupted(_, code) => *code,
+            Error::Locked(_) => exit::LOCKED,
         }
     }
 

@@ -373,7 +373,6 @@ async fn cleanup_keeps_the_bundle_of_a_kept_ami_and_removes_it_with_the_ami() {
 async fn the_instance_deletes_the_signing_material_as_soon_as_it_has_it() {
     let emu = Emulator::start(Options {
         provision_seconds: 0.2,
-        proxy: true,
         ..Options::default()
     });
     let s = Scratch::new();

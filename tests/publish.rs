@@ -359,25 +359,10 @@ async fn ctrl_c_cleans_up_every_build_in_flight() {
         ..Options::default()
     });
     let s = Scratch::new();
-    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("amipub"))
-        .current_dir(s.dir.path())
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_CONFIG_FILE", "/nonexistent")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .args([
-            "publish",
-            "--config",
-            EBS,
-            "--endpoint-url",
-            &emu.endpoint,
-            "--poll-interval",
-            "100ms",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = s.spawn(
+        &emu,
+        &["publish", "--config", EBS, "--poll-interval", "100ms"],
+    );
     let rt = tokio::runtime::Handle::current();
     let launched = tokio::task::block_in_place(|| {
         eventually(Duration::from_secs(30), || {
@@ -385,13 +370,10 @@ async fn ctrl_c_cleans_up_every_build_in_flight() {
         })
     });
     assert!(launched, "four instances launched");
-    std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let out = tokio::task::block_in_place(|| child.wait_with_output()).unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    child.signal("INT");
+    let out = tokio::task::block_in_place(|| child.wait(Duration::from_secs(120)));
+    let stderr = &out.stderr;
+    assert_eq!(out.code, Some(130), "{stderr}");
     assert!(
         stderr.contains("cleaning up the builds in flight"),
         "{stderr}"
@@ -535,8 +517,8 @@ async fn dry_run_prints_plan_and_preflight_and_launches_nothing() {
 async fn throttling_is_retried() {
     let emu = Emulator::start(Options {
         provision_seconds: 0.2,
-        proxy: true,
         throttle_every: 4,
+        ..Options::default()
     });
     let s = Scratch::new();
     let (out, _) = run_expect(&mut publish(&s, &emu, &["--config", EBS]), 0);

@@ -39,6 +39,7 @@ pub struct RegionClients {
 #[derive(Clone, Debug)]
 pub struct Clients {
     by_region: BTreeMap<String, RegionClients>,
+    credentials_expire: Option<std::time::SystemTime>,
 }
 
 impl Clients {
@@ -66,7 +67,7 @@ impl Clients {
         }
         let shared = loader.load().await;
         let custom_endpoint = shared.endpoint_url().is_some();
-        check_credentials(&shared, custom_endpoint).await?;
+        let credentials_expire = check_credentials(&shared, custom_endpoint).await?;
 
         let mut by_region = BTreeMap::new();
         for r in regions {
@@ -89,7 +90,16 @@ impl Clients {
                 },
             );
         }
-        Ok(Clients { by_region })
+        Ok(Clients {
+            by_region,
+            credentials_expire,
+        })
+    }
+
+    /// When the credentials found at connection expire (temporary credentials), which is
+    /// also when every URL they presign stops working.
+    pub fn credentials_expire(&self) -> Option<std::time::SystemTime> {
+        self.credentials_expire
     }
 
     /// The clients of `region`; every region of the run was connected up front.
@@ -105,10 +115,11 @@ impl Clients {
     }
 }
 
+/// Finds the credentials the chain gives; returns when they expire, if they do.
 async fn check_credentials(
     shared: &aws_types::SdkConfig,
     custom_endpoint: bool,
-) -> Result<(), Error> {
+) -> Result<Option<std::time::SystemTime>, Error> {
     let advice = "amipub needs AWS credentials: set AWS_PROFILE (or --aws-profile) to a profile \
 of ~/.aws/config, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run on an instance with a \
 role. To try amipub without an AWS account, run scripts/demo, or point it at a local emulator \
@@ -117,7 +128,7 @@ with --endpoint-url (or AWS_ENDPOINT_URL) and any test credentials.";
         return Err(Error::AwsSetup(advice.into()));
     };
     match tokio::time::timeout(Duration::from_secs(20), provider.provide_credentials()).await {
-        Ok(Ok(_)) => Ok(()),
+        Ok(Ok(c)) => Ok(c.expiry()),
         Ok(Err(e)) => Err(Error::AwsSetup(format!(
             "no AWS credentials found ({}).\n{advice}",
             errors::short(&e)

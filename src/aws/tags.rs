@@ -28,6 +28,27 @@ pub fn for_build(
     v
 }
 
+/// The tags of a resource a region's builds share (staging bucket, security group): amipub's,
+/// plus those of the profile's tags that render the same for every one of `builds_tags` (a
+/// tag naming `{build}` cannot describe a shared resource).
+pub fn for_shared<'a>(
+    version: &str,
+    mut builds_tags: impl Iterator<Item = &'a std::collections::BTreeMap<String, String>>,
+) -> Vec<(String, String)> {
+    let mut v = vec![
+        (MANAGED.to_string(), "true".to_string()),
+        (VERSION.to_string(), version.to_string()),
+    ];
+    if let Some(first) = builds_tags.next() {
+        let mut common = first.clone();
+        for t in builds_tags {
+            common.retain(|k, val| t.get(k) == Some(val));
+        }
+        v.extend(common);
+    }
+    v
+}
+
 /// EC2's form of `tags`.
 pub fn ec2(tags: &[(String, String)]) -> Vec<aws_sdk_ec2::types::Tag> {
     tags.iter()

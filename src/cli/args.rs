@@ -97,7 +97,7 @@ pub struct ConcurrencyArgs {
     pub max_per_region: u32,
     /// How often to poll EC2 at first (it backs off to 10 times that while nothing changes),
     /// e.g. --poll-interval 5s
-    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = poll_interval)]
     pub poll_interval: std::time::Duration,
 }
 
@@ -133,6 +133,10 @@ pub struct PublishArgs {
     /// Deregister an existing AMI of the same name (and delete its snapshots) before building.
     #[arg(long)]
     pub force: bool,
+    /// Take the staging buckets' locks even from a run that still holds them (use only when
+    /// that run is dead: killed, its machine lost; a dead run's lock otherwise lapses in 10m)
+    #[arg(long)]
+    pub break_lock: bool,
     /// Print Packer-compatible machine-readable lines instead of progress.
     #[arg(long)]
     pub machine_readable: bool,
@@ -189,7 +193,7 @@ pub struct CleanupArgs {
     #[arg(long, value_name = "GLOB")]
     pub build: Vec<String>,
     /// Only what is older than this, e.g. --older-than 30d
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = age)]
     pub older_than: Option<std::time::Duration>,
     /// Keep the newest N AMIs of each build, e.g. --keep 2
     #[arg(long, value_name = "N")]
@@ -197,9 +201,10 @@ pub struct CleanupArgs {
     /// Also this AMI (repeatable), even without amipub's tags, e.g. --ami ami-0123456789abcdef0
     #[arg(long, value_name = "AMI")]
     pub ami: Vec<String>,
-    /// The current ami_ids.json: AMIs it lists are kept unless --force.
-    #[arg(long, value_name = "FILE", default_value = "ami_ids.json")]
-    pub ami_ids: PathBuf,
+    /// The current ami_ids.json: AMIs it lists are kept unless --force (default ami_ids.json
+    /// when it exists; a file named here must exist).
+    #[arg(long, value_name = "FILE")]
+    pub ami_ids: Option<PathBuf>,
     /// Remove AMIs that ami_ids.json lists or that running instances were launched from.
     #[arg(long)]
     pub force: bool,
@@ -249,4 +254,41 @@ pub struct ReleaseArgs {
     /// Where run directories (logs, events) go.
     #[arg(long, value_name = "DIR", default_value = ".amipub/runs")]
     pub runs_dir: PathBuf,
+    /// Take the staging buckets' locks even from a run that still holds them (see publish)
+    #[arg(long)]
+    pub break_lock: bool,
+}
+
+/// A poll interval: more than zero and at most an hour (amipub polls at up to ten times it).
+fn poll_interval(s: &str) -> Result<std::time::Duration, String> {
+    duration_within(
+        s,
+        std::time::Duration::from_millis(1),
+        std::time::Duration::from_secs(3600),
+    )
+}
+
+/// An age for `--older-than`: at most a century, which any resource is younger than.
+fn age(s: &str) -> Result<std::time::Duration, String> {
+    duration_within(
+        s,
+        std::time::Duration::ZERO,
+        std::time::Duration::from_secs(100 * 365 * 24 * 3600),
+    )
+}
+
+fn duration_within(
+    s: &str,
+    min: std::time::Duration,
+    max: std::time::Duration,
+) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("{e} (e.g. 2s, 500ms, 5m)"))?;
+    if d < min || d > max {
+        return Err(format!(
+            "must be from {} to {}",
+            humantime::format_duration(min),
+            humantime::format_duration(max)
+        ));
+    }
+    Ok(d)
 }

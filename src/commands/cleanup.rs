@@ -36,7 +36,7 @@ pub async fn run(args: CleanupArgs) -> Result<(), Error> {
     if !problems.is_empty() {
         return Err(Error::Usage(problems));
     }
-    let listed: BTreeSet<(String, String)> = AmiIds::load(&args.ami_ids)?
+    let listed: BTreeSet<(String, String)> = protected_list(args.ami_ids.as_deref())?
         .all()
         .map(|(r, e)| (r.to_string(), e.id.clone()))
         .collect();
@@ -217,4 +217,18 @@ fn summary(items: &[Item], acted: bool) -> String {
         ));
     }
     out
+}
+
+/// The ami_ids.json whose AMIs cleanup must keep. A file named with --ami-ids must exist: a
+/// typo must not leave the published AMIs unprotected. Without the flag, ./ami_ids.json is
+/// used when it exists.
+fn protected_list(named: Option<&std::path::Path>) -> Result<AmiIds, Error> {
+    match named {
+        Some(p) if !p.exists() => Err(Error::Usage(vec![format!(
+            "--ami-ids {}: no such file; name the ami_ids.json whose AMIs must be kept",
+            p.display()
+        )])),
+        Some(p) => AmiIds::load(p),
+        None => AmiIds::load(std::path::Path::new("ami_ids.json")),
+    }
 }

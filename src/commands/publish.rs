@@ -17,17 +17,21 @@ use crate::engine::{
     Preflight,
 };
 use crate::error::Error;
-use crate::events::{Event, EventSink, Outcome, Stamped};
+use crate::events::{Event, EventSink, Outcome};
 use crate::matrix::{Build, Selected};
 use crate::output::ami_ids::AmiIds;
-use crate::output::manifest::{AppliedPermissions, Manifest, ManifestBuild};
+use crate::output::check_writable;
+use crate::output::manifest::{AppliedPermissions, Manifest};
 use crate::output::rundir::RunDir;
-use crate::output::write_atomic;
+use crate::output::writer::OutputWriter;
 use crate::plan::Plan;
 use crate::report::{self, Style, summary};
 
 /// The local settings file read when --local-settings is not given.
 const DEFAULT_LOCAL_SETTINGS: &str = "local.yaml";
+
+/// The largest provisioning script staged: it is uploaded for every build.
+const MAX_SCRIPT_BYTES: u64 = 64 << 20;
 
 /// Seconds between the bootstrap's log uploads.
 const LOG_INTERVAL_SECS: u64 = 20;
@@ -43,11 +47,6 @@ pub async fn run(args: PublishArgs) -> Result<(), Error> {
                 .into(),
         ]));
     }
-    if args.concurrency.poll_interval.is_zero() {
-        return Err(Error::Usage(vec![
-            "--poll-interval must be longer than zero, e.g. 2s".into(),
-        ]));
-    }
     let signing = load_signing(&selected.builds, args.local_settings.as_deref())?;
     let outcomes = execute(&args, &config, &selected, signing, None).await?;
     let failed = outcomes
@@ -59,10 +58,23 @@ pub async fn run(args: PublishArgs) -> Result<(), Error> {
         .filter(|o| matches!(o, Outcome::Cancelled))
         .count();
     if cancelled > 0 {
-        return Err(Error::Interrupted(format!(
-            "{cancelled} build(s) cancelled and cleaned up, {failed} failed; what succeeded is in {}",
-            args.output.display()
-        )));
+        let stop = STOPPED_BY
+            .get()
+            .map_or_else(|| "stopped".to_string(), ToString::to_string);
+        let written = if outcomes
+            .iter()
+            .any(|o| matches!(o, Outcome::Published { .. }))
+        {
+            format!("what was published is in {}", args.output.display())
+        } else {
+            "nothing was published".to_string()
+        };
+        return Err(Error::Interrupted(
+            format!(
+                "{stop}: {cancelled} build(s) cancelled and cleaned up, {failed} failed; {written}"
+            ),
+            interrupted_exit_code(),
+        ));
     }
     if failed > 0 {
         return Err(Error::Failed(format!(
@@ -86,11 +98,21 @@ pub(crate) async fn execute(
     checked: Option<(Clients, Preflight)>,
 ) -> Result<Vec<Outcome>, Error> {
     let ask = args.debug || args.on_error == OnError::Ask;
-    let script = std::fs::read(&config.script).map_err(|e| Error::io(&config.script, e))?;
+    let script = crate::config::yaml::read_bounded(&config.script, MAX_SCRIPT_BYTES)
+        .map_err(|e| Error::io(&config.script, e))?
+        .into_bytes();
     let manifest_path = Manifest::path_beside(&args.output);
-    // Read the outputs now, so that a damaged file stops the run before anything is launched.
-    let ami_ids = AmiIds::load(&args.output)?;
-    let manifest = Manifest::load(&manifest_path)?;
+    // Read the outputs now, so that a damaged or unwritable file stops the run before anything
+    // is launched (they are read again, and merged, at every write).
+    let unwritable: Vec<String> = [(&args.output, "--output"), (&manifest_path, "the manifest")]
+        .into_iter()
+        .filter_map(|(p, what)| check_writable(p, what).err())
+        .collect();
+    if !unwritable.is_empty() {
+        return Err(Error::Usage(unwritable));
+    }
+    AmiIds::load(&args.output)?;
+    Manifest::load(&manifest_path)?;
 
     let builds = selected.builds.clone();
     let style = if args.machine_readable {
@@ -110,8 +132,14 @@ pub(crate) async fn execute(
             let settings = args.aws.settings();
             let clients =
                 Clients::connect(&settings, builds.iter().map(|b| b.region.as_str())).await?;
-            let preflight =
-                engine::preflight::run(&clients, &builds, &config.p().version, args.force).await;
+            let preflight = engine::preflight::run(
+                &clients,
+                &builds,
+                &config.p().version,
+                args.force,
+                engine::url_lifetime(&config.p().timeouts),
+            )
+            .await;
             (clients, preflight)
         }
     };
@@ -167,6 +195,7 @@ pub(crate) async fn execute(
         signing,
         bundle: config.p().bundle.clone(),
         iam_instance_profile: config.p().iam_instance_profile.clone(),
+        break_lock: args.break_lock,
     };
     let interact: Arc<dyn Interact> = if ask {
         Arc::new(TerminalPrompt { pause: args.debug })
@@ -183,23 +212,19 @@ pub(crate) async fn execute(
         cancel.clone(),
         interact,
     );
-    watch_ctrl_c(cancel.clone(), engine.ledger());
+    watch_signals(cancel.clone(), engine.ledger(), run_id.clone());
 
-    let mut writer = OutputWriter {
-        ami_ids,
-        manifest,
-        ami_ids_path: args.output.clone(),
-        manifest_path,
-        builds: builds.iter().map(|b| (b.name.clone(), b.clone())).collect(),
-        permissions: AppliedPermissions {
+    let mut writer = OutputWriter::new(
+        args.output.clone(),
+        manifest_path.clone(),
+        &builds,
+        AppliedPermissions {
             groups: permissions.groups,
             accounts: permissions.accounts,
         },
-        version: config.p().version.clone(),
-        run_id: run_id.clone(),
-        started: HashMap::new(),
-        error: None,
-    };
+        &config.p().version,
+        &run_id,
+    );
     let mut reporter = report::new(style, builds.len());
     let rundir_path = rundir.path().to_path_buf();
     // Reporters and writers are synchronous (terminal and file I/O): they run on a blocking
@@ -230,12 +255,20 @@ pub(crate) async fn execute(
         run_id: run_id.clone(),
         builds: builds.iter().map(|b| b.name.clone()).collect(),
     });
-    let outcomes = engine.run(&builds).await;
+    let prepared = engine.prepare(&builds).await;
+    let outcomes = match &prepared {
+        Ok(()) => engine.run(&builds).await,
+        Err(_) => Vec::new(),
+    };
+    engine.release().await;
     drop(engine);
     drop(events);
     let (writer, durations) = consumer
         .await
         .map_err(|e| Error::Failed(format!("the reporter stopped: {e}")))?;
+    if let Err(engine::PrepareError::Locked(lines)) = prepared {
+        return Err(Error::Locked(lines));
+    }
 
     if style != Style::Machine {
         let rows: Vec<summary::Row<'_>> = builds
@@ -249,12 +282,20 @@ pub(crate) async fn execute(
             })
             .collect();
         print!("\n{}", summary::render(&rows));
-        println!(
-            "wrote {} and {}; logs and events in {}",
-            args.output.display(),
-            writer.manifest_path.display(),
-            rundir_path.display()
-        );
+        if writer.writes > 0 && writer.error.is_none() {
+            println!(
+                "wrote {} and {}; logs and events in {}",
+                args.output.display(),
+                manifest_path.display(),
+                rundir_path.display()
+            );
+        } else if writer.writes == 0 {
+            println!(
+                "nothing was published, so {} was not written; logs and events in {}",
+                args.output.display(),
+                rundir_path.display()
+            );
+        }
     }
     if let Some(e) = writer.error {
         return Err(Error::Failed(format!(
@@ -300,107 +341,103 @@ fn new_run_id() -> String {
     )
 }
 
-/// First Ctrl-C: stop starting builds and clean up those in flight. Second: exit at once,
-/// listing what is left behind.
-fn watch_ctrl_c(cancel: CancellationToken, ledger: engine::Ledger) {
+/// First SIGINT, SIGTERM or SIGHUP (Ctrl-C, a cancelled CI job, `timeout`, a closed SSH
+/// session): stop starting builds and clean up those in flight. A second one: exit at once,
+/// listing what is left behind. Returns how the first one is remembered, for the exit code.
+fn watch_signals(cancel: CancellationToken, ledger: engine::Ledger, run_id: String) {
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_err() {
+        let Some(mut signals) = Signals::new() else {
             return;
-        }
+        };
+        let Some(first) = signals.next().await else {
+            return;
+        };
+        let _ = STOPPED_BY.set(first);
         eprintln!(
-            "\ninterrupted: cleaning up the builds in flight (press Ctrl-C again to exit at once)"
+            "\n{first}: cleaning up the builds in flight (send it again, e.g. Ctrl-C, to exit at once)"
         );
         cancel.cancel();
-        if tokio::signal::ctrl_c().await.is_err() {
+        let Some(second) = signals.next().await else {
             return;
-        }
+        };
         let left = ledger.left_behind();
         if left.is_empty() {
-            eprintln!("exiting; nothing was left behind");
+            eprintln!("{second}: exiting at once; nothing this run recorded is left behind");
         } else {
-            eprintln!(
-                "exiting at once; these were left behind (remove them with `amipub cleanup` or by hand):"
-            );
+            eprintln!("{second}: exiting at once; these are left behind:");
             for l in left {
                 eprintln!("  {l}");
             }
         }
-        std::process::exit(crate::error::exit::INTERRUPTED);
+        eprintln!(
+            "anything else this run made is tagged amipub:run-id={run_id}; \
+             `amipub cleanup --run {run_id} --all-regions --yes` removes it all"
+        );
+        std::process::exit(second.exit_code());
     });
 }
 
-/// Keeps ami_ids.json and the manifest up to date as artifacts arrive, so that they are right
-/// whenever the run stops.
-struct OutputWriter {
-    ami_ids: AmiIds,
-    manifest: Manifest,
-    ami_ids_path: std::path::PathBuf,
-    manifest_path: std::path::PathBuf,
-    builds: HashMap<String, Build>,
-    permissions: AppliedPermissions,
-    version: String,
-    run_id: String,
-    started: HashMap<String, String>,
-    error: Option<String>,
+/// The signal that stopped this process's run, once one has (signals are the process's).
+static STOPPED_BY: std::sync::OnceLock<Stop> = std::sync::OnceLock::new();
+
+/// The exit code of an interrupted run: that of the signal that stopped it.
+pub(crate) fn interrupted_exit_code() -> i32 {
+    STOPPED_BY
+        .get()
+        .map_or(crate::error::exit::INTERRUPTED, |s| s.exit_code())
 }
 
-impl OutputWriter {
-    fn event(&mut self, e: &Stamped) {
-        if let Event::BuildStarted { build, .. } = &e.event {
-            self.started.insert(
-                build.clone(),
-                humantime::format_rfc3339_seconds(e.at).to_string(),
-            );
+/// The signals that stop a run.
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+/// A stopping signal.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Stop {
+    Int,
+    Term,
+    Hup,
+}
+
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Stop::Int => "interrupted (SIGINT)",
+            Stop::Term => "terminated (SIGTERM)",
+            Stop::Hup => "hung up (SIGHUP)",
+        })
+    }
+}
+
+impl Stop {
+    /// 128 + the signal's number, as shells report a process a signal ended.
+    pub(crate) fn exit_code(self) -> i32 {
+        match self {
+            Stop::Int => crate::error::exit::INTERRUPTED,
+            Stop::Term => 143,
+            Stop::Hup => 129,
         }
-        let Event::Artifact(a) = &e.event else { return };
-        let Some(b) = self.builds.get(&a.build) else {
-            return;
-        };
-        self.ami_ids
-            .set(&b.region, &b.release, b.virtualization, &a.ami_id);
-        // A reused AMI changes nothing, so a run that publishes nothing new leaves both files
-        // as they were (a release re-run then has nothing new to commit).
-        if !a.reused {
-            self.manifest.last_run_id = self.run_id.clone();
-        }
-        let previous = self
-            .manifest
-            .builds
-            .get(&b.name)
-            .filter(|m| m.ami_id == a.ami_id)
-            .cloned();
-        self.manifest.builds.insert(
-            b.name.clone(),
-            ManifestBuild {
-                name: b.name.clone(),
-                region: b.region.clone(),
-                release: crate::config::template::dotted_release(&b.release),
-                virtualization: b.virtualization.as_str().to_string(),
-                backing: b.backing.as_str().to_string(),
-                ami_id: a.ami_id.clone(),
-                ami_name: a.ami_name.clone(),
-                snapshot_ids: a.snapshot_ids.clone(),
-                source_ami: b.source_ami.clone(),
-                version: self.version.clone(),
-                permissions: self.permissions.clone(),
-                run_id: a.run_id.clone(),
-                started_at: self
-                    .started
-                    .get(&b.name)
-                    .cloned()
-                    .or_else(|| previous.as_ref().and_then(|p| p.started_at.clone())),
-                finished_at: previous
-                    .map(|p| p.finished_at)
-                    .unwrap_or_else(|| humantime::format_rfc3339_seconds(e.at).to_string()),
-            },
-        );
-        for (path, bytes) in [
-            (&self.ami_ids_path, self.ami_ids.to_bytes()),
-            (&self.manifest_path, self.manifest.to_bytes()),
-        ] {
-            if let Err(err) = write_atomic(path, &bytes) {
-                self.error.get_or_insert(err.to_string());
-            }
+    }
+}
+
+impl Signals {
+    fn new() -> Option<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Some(Signals {
+            int: signal(SignalKind::interrupt()).ok()?,
+            term: signal(SignalKind::terminate()).ok()?,
+            hup: signal(SignalKind::hangup()).ok()?,
+        })
+    }
+
+    async fn next(&mut self) -> Option<Stop> {
+        tokio::select! {
+            s = self.int.recv() => s.map(|()| Stop::Int),
+            s = self.term.recv() => s.map(|()| Stop::Term),
+            s = self.hup.recv() => s.map(|()| Stop::Hup),
         }
     }
 }

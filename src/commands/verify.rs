@@ -72,7 +72,16 @@ pub async fn run(args: VerifyArgs) -> Result<(), Error> {
         groups: p.launch_permissions.groups.clone(),
         accounts: config.accounts.clone(),
     };
-    let rows = verify::run(&clients, &expected, &p.version, &perms).await;
+    // What this profile builds anywhere: another profile's AMIs of the same version are not
+    // this file's business.
+    let everything = crate::matrix::Selection {
+        all_regions: true,
+        ..Default::default()
+    };
+    let profile_names: BTreeSet<String> = crate::matrix::select(&config, &everything)
+        .map(|s| s.builds.into_iter().map(|b| b.ami_name).collect())
+        .unwrap_or_default();
+    let rows = verify::run(&clients, &expected, &p.version, &perms, &profile_names).await;
     let bad = rows.iter().filter(|r| r.result != "ok").count() + notes.len();
     match args.format {
         OutputFormat::Json => {

@@ -9,7 +9,7 @@ mod regions;
 pub mod rules;
 pub mod signing;
 pub mod template;
-mod yaml;
+pub mod yaml;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};

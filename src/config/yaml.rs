@@ -71,7 +71,7 @@ pub fn load<T: DeserializeOwned>(
     what: &str,
     diags: &mut Diagnostics,
 ) -> Option<Located<T>> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match read_bounded(path, MAX_FILE_BYTES) {
         Ok(t) => t,
         Err(e) => {
             diags.push(
@@ -88,12 +88,107 @@ pub fn load<T: DeserializeOwned>(
     parse(path, &text, diags)
 }
 
+/// The largest configuration file read: far above any real profile or matrix, far below what
+/// would take a noticeable time or memory to parse.
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// Deepest nesting of flow collections (`[`, `{`) accepted; parsers slow down quadratically
+/// with depth, and no configuration needs more than a handful of levels.
+const MAX_FLOW_DEPTH: usize = 64;
+
+/// Reads `path` as UTF-8 text of at most `limit` bytes: a directory, a device that never ends
+/// (`/dev/zero`) or a huge file is refused with what it is, not read until memory runs out.
+pub fn read_bounded(path: &Path, limit: u64) -> std::io::Result<String> {
+    use std::io::Read;
+    if std::fs::metadata(path)?.is_dir() {
+        return Err(std::io::Error::other(format!(
+            "{} is a directory, not a file",
+            path.display()
+        )));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(limit + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(std::io::Error::other(format!(
+            "{} is larger than {} KiB, which no configuration file is",
+            path.display(),
+            limit / 1024
+        )));
+    }
+    String::from_utf8(bytes)
+        .map_err(|e| std::io::Error::other(format!("{} is not UTF-8 text ({e})", path.display())))
+}
+
+/// The line where flow collections first nest deeper than [`MAX_FLOW_DEPTH`], if they do.
+/// Quoted text and comments are skipped; this only guards the parser, so it need not be exact.
+fn too_deep(text: &str) -> Option<usize> {
+    let (mut depth, mut line) = (0usize, 1usize);
+    let mut quote: Option<char> = None;
+    let mut comment = false;
+    for c in text.chars() {
+        match (c, quote) {
+            // Quoted scalars may span lines: the quote stays open.
+            ('\n', _) => {
+                line += 1;
+                comment = false;
+            }
+            _ if comment => {}
+            ('"' | '\'', None) => quote = Some(c),
+            (q, Some(open)) if q == open => quote = None,
+            (_, Some(_)) => {}
+            ('#', None) => comment = true,
+            ('[' | '{', None) => {
+                depth += 1;
+                if depth > MAX_FLOW_DEPTH {
+                    return Some(line);
+                }
+            }
+            (']' | '}', None) => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
 /// Parses YAML text that came from `path`.
 pub fn parse<T: DeserializeOwned>(
     path: &Path,
     text: &str,
     diags: &mut Diagnostics,
 ) -> Option<Located<T>> {
+    if let Some(line) = too_deep(text) {
+        diags.push(
+            path,
+            Some(line),
+            format!("collections nest deeper than {MAX_FLOW_DEPTH} levels"),
+            Some("no configuration needs that; check the file is the one you meant".into()),
+        );
+        return None;
+    }
+    // A key given twice in one mapping: YAML readers keep the last one silently, which would
+    // publish something other than what the first one says.
+    if let Err(marked_yaml::LoadError::DuplicateKey(d)) = marked_yaml::parse_yaml_with_options(
+        0,
+        text,
+        LoaderOptions::default().error_on_duplicate_keys(true),
+    ) {
+        let first = d.prev_key.span().start().map(|m| m.line());
+        diags.push(
+            path,
+            d.key.span().start().map(|m| m.line()),
+            format!(
+                "the key \"{}\" appears twice in one mapping{}",
+                d.key.as_str(),
+                first
+                    .map(|l| format!(" (first at line {l})"))
+                    .unwrap_or_default()
+            ),
+            Some("merge the two entries into one; only one of them would be used".into()),
+        );
+        return None;
+    }
     let value = match serde_yaml::from_str::<T>(text) {
         Ok(v) => v,
         Err(e) => {
@@ -137,5 +232,25 @@ fn hint_for(msg: &str) -> Option<String> {
         Some("quote values that must be strings (e.g. \"1404\", \"2.6\")".into())
     } else {
         Some("fix the YAML syntax at that line".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deep_flow_nesting_is_found_and_quotes_and_comments_are_skipped() {
+        let deep = format!("a: {}{}\n", "[".repeat(100), "]".repeat(100));
+        assert_eq!(too_deep(&deep), Some(1));
+        assert_eq!(too_deep("a: [1, [2, {b: 3}]]\n"), None);
+        assert_eq!(
+            too_deep(&format!(
+                "a: \"{}\"\n# {}\n",
+                "[".repeat(100),
+                "{".repeat(100)
+            )),
+            None
+        );
     }
 }

@@ -4,13 +4,14 @@
 //! rollback.rs.
 
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::types::{
-    IamInstanceProfileSpecification, InstanceType, ResourceType, ShutdownBehavior, TagSpecification,
+    IamInstanceProfileSpecification, InstanceType, ResourceType, ShutdownBehavior,
 };
 
 use super::bootstrap::{self, BootstrapInput};
+use super::image::spec;
 use super::rollback::deregister;
 use super::staging::{self, Access};
 use super::{Decision, Engine, ErrorPolicy, url_lifetime};
@@ -42,6 +43,8 @@ pub struct Made {
     pub snapshots: Vec<String>,
     /// Where the provisioning log was saved.
     pub log_path: Option<PathBuf>,
+    /// When the build's presigned URLs expire, once it has any.
+    pub urls_expire: Option<std::time::SystemTime>,
 }
 
 impl Made {
@@ -109,26 +112,9 @@ impl Engine {
     /// Runs every step of `b`, cleaning up after a failure or Ctrl-C as the policy says.
     pub(super) async fn build(&self, b: &Build) -> Outcome {
         let started = Instant::now();
-        let finish = |outcome: Outcome| {
-            self.events.send(Event::BuildFinished {
-                build: b.name.clone(),
-                outcome: outcome.clone(),
-                duration: started.elapsed(),
-            });
-            outcome
-        };
+        let finish = |outcome: Outcome| self.finished(b, outcome, started);
         if let Some(found) = self.preflight.published.get(&b.name) {
-            let artifact = Artifact {
-                build: b.name.clone(),
-                region: b.region.clone(),
-                ami_id: found.ami_id.clone(),
-                ami_name: b.ami_name.clone(),
-                snapshot_ids: found.snapshot_ids.clone(),
-                reused: true,
-                run_id: found.run_id.clone().unwrap_or_default(),
-            };
-            self.events.send(Event::Artifact(artifact.clone()));
-            return finish(Outcome::Published { artifact });
+            return self.reuse(b, found).await;
         }
         self.events.send(Event::BuildStarted {
             build: b.name.clone(),
@@ -150,7 +136,6 @@ impl Engine {
             Step::Provision,
             Step::Image,
             Step::Permissions,
-            Step::Finish,
         ]);
 
         let mut i = 0;
@@ -221,19 +206,60 @@ impl Engine {
                 error: err.message,
             });
         }
+        // The AMI is published once its permissions are read back: it is recorded now, so that
+        // nothing that happens while finishing (a signal, a failed call) can lose or remove it.
         let artifact = Artifact {
             build: b.name.clone(),
             region: b.region.clone(),
-            ami_id: made.image.clone().unwrap_or_default(),
+            ami_id: made.image.take().unwrap_or_default(),
             ami_name: b.ami_name.clone(),
-            snapshot_ids: made.snapshots.clone(),
+            snapshot_ids: std::mem::take(&mut made.snapshots),
             reused: false,
             run_id: self.opts.run_id.clone(),
         };
-        // The AMI is published: it is an artifact now, not something to clean up.
-        self.ledger.record(&b.name, &Made::default());
         self.events.send(Event::Artifact(artifact.clone()));
+        self.ledger.record(&b.name, &made);
+        tokio::select! {
+            _ = self.interact.before_step(&b.name, Step::Finish, &made) => {}
+            _ = self.cancel.cancelled() => {}
+        }
+        self.events.send(Event::StepStarted {
+            build: b.name.clone(),
+            step: Step::Finish,
+        });
+        self.finish(b, &mut made).await;
+        self.ledger.record(&b.name, &made);
         finish(Outcome::Published { artifact })
+    }
+
+    /// Denies further writes to `b`'s prefix through the URLs it was given, until they
+    /// expire (see seal.rs). A failure leaves the AMI alone and is said as a warning.
+    pub(super) async fn seal(&self, b: &Build, made: &mut Made) {
+        let Some(until) = made.urls_expire else {
+            return;
+        };
+        let c = self.clients.region(&b.region);
+        match self.sealer.seal(c, &b.bucket, &made.prefix, until).await {
+            Ok(()) => made.urls_expire = None,
+            Err(e) => self.events.send(Event::Warning {
+                region: b.region.clone(),
+                message: format!(
+                    "{}: {e}; its presigned upload URLs work until {}",
+                    b.name,
+                    humantime::format_rfc3339_seconds(until)
+                ),
+            }),
+        }
+    }
+
+    /// Says that `b` ended with `outcome`, and returns it.
+    pub(super) fn finished(&self, b: &Build, outcome: Outcome, started: Instant) -> Outcome {
+        self.events.send(Event::BuildFinished {
+            build: b.name.clone(),
+            outcome: outcome.clone(),
+            duration: started.elapsed(),
+        });
+        outcome
     }
 
     async fn cancelled(&self, b: &Build, made: &mut Made) -> Outcome {
@@ -249,7 +275,10 @@ impl Engine {
             Step::Provision => self.provision(b, made).await,
             Step::Image => self.image(b, made).await,
             Step::Permissions => self.permissions(b, made).await,
-            Step::Finish => self.finish(b, made).await,
+            Step::Finish => {
+                self.finish(b, made).await;
+                Ok(())
+            }
         }
     }
 
@@ -278,9 +307,14 @@ impl Engine {
         let c = self.clients.region(&b.region);
         for old in self.preflight.replace.get(&b.name).into_iter().flatten() {
             deregister(c, &old.ami_id, &old.snapshot_ids).await?;
+            let why = if self.preflight.published.is_empty() && old.state != "failed" {
+                "--force".to_string()
+            } else {
+                format!("it was {}", old.state)
+            };
             self.note(
                 b,
-                format!("deregistered {} and its snapshots (--force)", old.ami_id),
+                format!("deregistered {} and its snapshots ({why})", old.ami_id),
             );
         }
         Ok(())
@@ -308,6 +342,8 @@ impl Engine {
             self.key(made, "status"),
         );
         made.staged.extend([log.clone(), status.clone()]);
+        // Before presigning, so that the prefix is sealed for at least as long as they work.
+        made.urls_expire = Some(std::time::SystemTime::now() + ttl + Duration::from_secs(60));
         let user_data = bootstrap::render(&BootstrapInput {
             build: &b.name,
             run_id: &self.opts.run_id,
@@ -323,12 +359,6 @@ impl Engine {
         });
         let user_data = bootstrap::user_data(&user_data)?;
         let build_tags = self.build_tags(b);
-        let spec = |rt: ResourceType| {
-            TagSpecification::builder()
-                .resource_type(rt)
-                .set_tags(Some(build_tags.clone()))
-                .build()
-        };
         let shutdown = match b.backing {
             Backing::Ebs => ShutdownBehavior::Stop,
             Backing::InstanceStore => ShutdownBehavior::Terminate,
@@ -350,8 +380,8 @@ impl Engine {
             .instance_initiated_shutdown_behavior(shutdown)
             .client_token(client_token(&self.opts.run_id, &b.name))
             .set_iam_instance_profile(profile)
-            .tag_specifications(spec(ResourceType::Instance))
-            .tag_specifications(spec(ResourceType::Volume))
+            .tag_specifications(spec(ResourceType::Instance, &build_tags))
+            .tag_specifications(spec(ResourceType::Volume, &build_tags))
             .send()
             .await
             .map_err(|e| format!("RunInstances: {}", errors::describe(&e)))?;
@@ -366,22 +396,39 @@ impl Engine {
         Ok(())
     }
 
-    async fn finish(&self, b: &Build, made: &mut Made) -> Result<(), StepError> {
+    /// The AMI is published once its permissions are read back; what this step fails to
+    /// remove is listed as left behind, never a reason to throw the AMI away.
+    async fn finish(&self, b: &Build, made: &mut Made) {
         let c = self.clients.region(&b.region);
+        let mut left = Vec::new();
         if let Some(id) = made.instance.clone() {
-            c.ec2
-                .terminate_instances()
-                .instance_ids(&id)
-                .send()
-                .await
-                .map_err(|e| format!("TerminateInstances {id}: {}", errors::describe(&e)))?;
-            made.instance = None;
+            match c.ec2.terminate_instances().instance_ids(&id).send().await {
+                Ok(_) => made.instance = None,
+                Err(e) => left.push(format!(
+                    "instance {id} in {}: TerminateInstances failed ({}); remove it with `amipub cleanup --run {}`",
+                    b.region,
+                    errors::describe(&e),
+                    self.opts.run_id
+                )),
+            }
         }
         if !made.staged.is_empty() {
-            super::staging::delete_keys(c, &b.bucket, &made.staged).await?;
-            made.staged.clear();
+            match super::staging::delete_keys(c, &b.bucket, &made.staged).await {
+                Ok(()) => made.staged.clear(),
+                Err(e) => left.push(format!(
+                    "{e}; remove them with `amipub cleanup --run {}`",
+                    self.opts.run_id
+                )),
+            }
         }
-        Ok(())
+        self.seal(b, made).await;
+        if !left.is_empty() {
+            self.events.send(Event::CleanedUp {
+                build: b.name.clone(),
+                removed: Vec::new(),
+                left,
+            });
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! remove it as soon as the instance is done with it), tell the bootstrap how to bundle and
 //! upload, and register the uploaded bundle as an AMI.
 
-use aws_sdk_ec2::types::{ArchitectureValues, VirtualizationType};
+use aws_sdk_ec2::types::{ArchitectureValues, ResourceType, VirtualizationType};
 use secrecy::ExposeSecret;
 
 use super::bootstrap::{self, BundleInput};
@@ -118,6 +118,9 @@ impl Engine {
             .description(&b.description)
             .architecture(ArchitectureValues::from(ARCHITECTURE))
             .virtualization_type(virt.as_str())
+            // Tagged in the call that registers it: a run killed right after still leaves an
+            // AMI that cleanup and the next run recognise as amipub's.
+            .tag_specifications(super::image::spec(ResourceType::Image, &self.build_tags(b)))
             .send()
             .await
             .map_err(|e| format!("RegisterImage: {}", errors::describe(&e)))?;
@@ -125,23 +128,8 @@ impl Engine {
             .image_id()
             .ok_or("RegisterImage returned no image ID")?
             .to_string();
-        made.image = Some(id.clone());
+        made.image = Some(id);
         self.ledger.record(&b.name, made);
-        // Tagged at once, so that cleanup finds it even if this run stops here.
-        let build_tags = self.build_tags(b);
-        if let Err(e) = c
-            .ec2
-            .create_tags()
-            .resources(&id)
-            .set_tags(Some(build_tags))
-            .send()
-            .await
-        {
-            return Err(format!(
-                "tagging {id}: {} (the AMI is registered; cleanup deregisters it)",
-                errors::describe(&e)
-            ));
-        }
         Ok(())
     }
 }

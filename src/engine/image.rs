@@ -4,14 +4,12 @@
 
 use std::collections::BTreeSet;
 
-use aws_sdk_ec2::types::{
-    LaunchPermission, LaunchPermissionModifications, PermissionGroup, ResourceType,
-    TagSpecification,
-};
+use aws_sdk_ec2::types::{ResourceType, TagSpecification};
 
 use super::Engine;
 use super::build::{Made, StepError};
 use crate::aws::errors;
+use crate::aws::images::{Wanted, set_permissions};
 use crate::config::Backing;
 use crate::matrix::Build;
 
@@ -34,12 +32,10 @@ impl Engine {
                 .instance_id(&instance)
                 .name(&b.ami_name)
                 .description(&b.description)
-                .tag_specifications(
-                    TagSpecification::builder()
-                        .resource_type(ResourceType::Image)
-                        .set_tags(Some(build_tags.clone()))
-                        .build(),
-                )
+                // Tagged in the call that creates them, so that no AMI or snapshot of amipub's
+                // exists untagged even for a moment (cleanup and re-runs find them by tags).
+                .tag_specifications(spec(ResourceType::Image, &build_tags))
+                .tag_specifications(spec(ResourceType::Snapshot, &build_tags))
                 .send()
                 .await
                 .map_err(|e| format!("CreateImage: {}", errors::describe(&e)))?;
@@ -71,17 +67,6 @@ impl Engine {
             )
             .into());
         }
-        // Snapshots are tagged here rather than in CreateImage so that the same code works on
-        // every EC2 endpoint (the emulator cannot tag snapshots at CreateImage).
-        if !made.snapshots.is_empty() {
-            c.ec2
-                .create_tags()
-                .set_resources(Some(made.snapshots.clone()))
-                .set_tags(Some(build_tags))
-                .send()
-                .await
-                .map_err(|e| format!("tagging snapshots: {}", errors::describe(&e)))?;
-        }
         self.note(b, format!("{image} is available"));
         Ok(())
     }
@@ -89,80 +74,45 @@ impl Engine {
     pub(super) async fn permissions(&self, b: &Build, made: &mut Made) -> Result<(), StepError> {
         let c = self.clients.region(&b.region);
         let image = made.image.clone().ok_or("no image")?;
-        let p = &self.opts.permissions;
-        let mut add: Vec<LaunchPermission> = Vec::new();
-        for g in &p.groups {
-            add.push(
-                LaunchPermission::builder()
-                    .group(PermissionGroup::from(g.as_str()))
-                    .build(),
-            );
-        }
-        for a in &p.accounts {
-            add.push(LaunchPermission::builder().user_id(a).build());
-        }
-        if !add.is_empty() {
-            c.ec2
-                .modify_image_attribute()
-                .image_id(&image)
-                .launch_permission(
-                    LaunchPermissionModifications::builder()
-                        .set_add(Some(add))
-                        .build(),
-                )
-                .send()
-                .await
-                .map_err(|e| format!("ModifyImageAttribute: {}", errors::describe(&e)))?;
-        }
-        // Accounts that may launch the AMI must also be able to create volumes from its
-        // snapshots; a public AMI does not need public snapshots.
-        if !p.accounts.is_empty() {
-            for snap in &made.snapshots {
-                // The OperationType/UserIds form, which every EC2 endpoint reads (the emulator
-                // ignores the structured CreateVolumePermission form).
-                c.ec2
-                    .modify_snapshot_attribute()
-                    .snapshot_id(snap)
-                    .attribute(aws_sdk_ec2::types::SnapshotAttributeName::CreateVolumePermission)
-                    .operation_type(aws_sdk_ec2::types::OperationType::Add)
-                    .set_user_ids(Some(p.accounts.clone()))
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        format!("ModifySnapshotAttribute {snap}: {}", errors::describe(&e))
-                    })?;
-            }
-        }
-        let actual = crate::aws::images::launch_permissions(c, &image).await?;
-        let expected = expected_permissions(p);
-        if actual != expected {
-            return Err(format!(
-                "launch permissions of {image} read back as [{}], expected [{}]",
-                actual.into_iter().collect::<Vec<_>>().join(", "),
-                expected.into_iter().collect::<Vec<_>>().join(", ")
-            )
-            .into());
-        }
-        self.note(
-            b,
-            if expected.is_empty() {
-                "private (no launch permissions)".to_string()
-            } else {
-                format!(
-                    "launch permissions: {}",
-                    expected.into_iter().collect::<Vec<_>>().join(", ")
-                )
-            },
-        );
+        let set = set_permissions(c, &image, &made.snapshots, &self.wanted(), true).await?;
+        self.note(b, describe_permissions(&set));
         Ok(())
     }
+
+    /// Who the profile lets use its AMIs.
+    pub(super) fn wanted(&self) -> Wanted<'_> {
+        Wanted {
+            groups: &self.opts.permissions.groups,
+            accounts: &self.opts.permissions.accounts,
+        }
+    }
+}
+
+/// The permissions an AMI has, for people.
+pub(super) fn describe_permissions(set: &BTreeSet<String>) -> String {
+    if set.is_empty() {
+        "private (no launch permissions)".to_string()
+    } else {
+        format!(
+            "launch permissions: {}",
+            set.iter().cloned().collect::<Vec<_>>().join(", ")
+        )
+    }
+}
+
+/// A tag specification of `tags` for a resource of type `rt`.
+pub(super) fn spec(rt: ResourceType, tags: &[aws_sdk_ec2::types::Tag]) -> TagSpecification {
+    TagSpecification::builder()
+        .resource_type(rt)
+        .set_tags(Some(tags.to_vec()))
+        .build()
 }
 
 /// The launch permissions an AMI must end up with, as `group:all` / `account:ID`.
 pub fn expected_permissions(p: &super::Permissions) -> BTreeSet<String> {
-    p.groups
-        .iter()
-        .map(|g| format!("group:{g}"))
-        .chain(p.accounts.iter().map(|a| format!("account:{a}")))
-        .collect()
+    Wanted {
+        groups: &p.groups,
+        accounts: &p.accounts,
+    }
+    .launch()
 }

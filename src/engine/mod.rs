@@ -6,10 +6,15 @@ mod build;
 mod bundle;
 mod image;
 pub mod interact;
+pub mod lock;
 pub mod preflight;
+mod prepare;
 mod provision;
+mod reuse;
 mod rollback;
+mod seal;
 pub mod staging;
+mod sweep;
 pub mod waiter;
 
 use std::collections::{BTreeMap, HashMap};
@@ -30,6 +35,7 @@ pub use build::Made;
 pub use image::expected_permissions;
 pub use interact::{Decision, Interact, NoInteraction};
 pub use preflight::Preflight;
+pub use prepare::PrepareError;
 pub use waiter::PollSettings;
 
 /// What happens to a failed build's resources.
@@ -83,6 +89,8 @@ pub struct EngineOptions {
     pub bundle: crate::config::Bundle,
     /// Instance profile of the build instances.
     pub iam_instance_profile: Option<String>,
+    /// Take staging buckets' locks even from a live holder (`--break-lock`).
+    pub break_lock: bool,
 }
 
 /// Everything a run needs, shared by its builds.
@@ -96,6 +104,9 @@ pub struct Engine {
     ledger: Ledger,
     cancel: CancellationToken,
     interact: Arc<dyn Interact>,
+    sealer: seal::Sealer,
+    leases: Mutex<Vec<Arc<lock::Lease>>>,
+    renewer: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl Engine {
@@ -109,6 +120,7 @@ impl Engine {
         interact: Arc<dyn Interact>,
     ) -> Engine {
         let waiters = waiter::Waiters::start(&clients, opts.poll, events.clone());
+        let sealer = seal::Sealer::new(preflight.buckets.iter().map(String::as_str));
         let regions = clients
             .regions()
             .map(|r| {
@@ -128,6 +140,9 @@ impl Engine {
             ledger: Ledger::default(),
             cancel,
             interact,
+            sealer,
+            leases: Mutex::new(Vec::new()),
+            renewer: Mutex::new(None),
         }
     }
 
@@ -160,22 +175,12 @@ impl Engine {
         self.build(b).await
     }
 
-    /// The region's shared staging resources, made by the first build that needs them.
+    /// The region's shared staging resources, made by [`Engine::prepare`].
     async fn region_stage(&self, b: &Build) -> Result<staging::RegionStage, String> {
         let (_, cell) = &self.regions[&b.region];
-        cell.get_or_init(|| async {
-            staging::prepare_region(
-                self.clients.region(&b.region),
-                &b.region,
-                &b.bucket,
-                &self.opts.version,
-                // Preflight already asked whether the bucket exists; no need to ask again.
-                self.preflight.buckets_to_create.contains(&b.bucket),
-            )
-            .await
-        })
-        .await
-        .clone()
+        cell.get()
+            .cloned()
+            .unwrap_or_else(|| Err(format!("{} was not prepared (this is a bug)", b.region)))
     }
 }
 
@@ -202,6 +207,6 @@ impl Ledger {
 
 /// Presigned URLs live as long as the build may take, and a little longer for the final
 /// uploads.
-fn url_lifetime(t: &Timeouts) -> Duration {
+pub fn url_lifetime(t: &Timeouts) -> Duration {
     t.provision + Duration::from_secs(300)
 }

@@ -2,6 +2,7 @@
 //! problem is collected; the run starts only when there are none.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, SystemTime};
 
 use aws_sdk_ec2::types::{Filter, Image};
 use futures::future::join_all;
@@ -19,6 +20,10 @@ pub struct ExistingAmi {
     pub snapshot_ids: Vec<String>,
     /// The run that made it, if amipub did.
     pub run_id: Option<String>,
+    /// Its state (`available`, `pending`, `failed`...).
+    pub state: String,
+    /// Its tags.
+    pub tags: BTreeMap<String, String>,
 }
 
 /// What preflight found.
@@ -26,11 +31,15 @@ pub struct ExistingAmi {
 pub struct Preflight {
     /// Problems that stop the run.
     pub problems: Vec<String>,
-    /// Builds an earlier run already published (same name, amipub's tags for this build and
-    /// version): they are recorded, not rebuilt.
+    /// Builds whose AMI an earlier run made (same name, amipub's tags for this build and
+    /// version, available or pending): brought to the profile's state and recorded, not
+    /// rebuilt.
     pub published: HashMap<String, ExistingAmi>,
-    /// Same-named AMIs that `--force` deregisters before building.
+    /// Same-named AMIs deregistered before building: any with `--force`, and amipub's own
+    /// that ended failed.
     pub replace: HashMap<String, Vec<ExistingAmi>>,
+    /// Every staging bucket of the run.
+    pub buckets: BTreeSet<String>,
     /// Staging buckets that do not exist yet and will be created.
     pub buckets_to_create: BTreeSet<String>,
     /// Regions checked.
@@ -51,16 +60,25 @@ impl Preflight {
         )];
         for (b, a) in sorted(&self.published) {
             lines.push(format!(
-                "  {b}: already published as {} (will be recorded, not rebuilt)",
-                a.ami_id
+                "  {b}: already made as {} ({}; its tags and permissions will be checked and set, not rebuilt)",
+                a.ami_id, a.state
             ));
         }
         for (b, list) in sorted(&self.replace) {
             for a in list {
-                lines.push(format!(
-                    "  {b}: --force will deregister {} and its snapshots",
-                    a.ami_id
-                ));
+                lines.push(if a.state == "failed" || a.state == "error" {
+                    format!(
+                        "  {b}: {} of run {} is {}; it will be deregistered and rebuilt",
+                        a.ami_id,
+                        a.run_id.as_deref().unwrap_or("?"),
+                        a.state
+                    )
+                } else {
+                    format!(
+                        "  {b}: --force will deregister {} and its snapshots",
+                        a.ami_id
+                    )
+                });
             }
         }
         for bucket in &self.buckets_to_create {
@@ -74,8 +92,15 @@ fn sorted<V>(m: &HashMap<String, V>) -> BTreeMap<&String, &V> {
     m.iter().collect()
 }
 
-/// Runs every check for `builds` (all regions at once).
-pub async fn run(clients: &Clients, builds: &[Build], version: &str, force: bool) -> Preflight {
+/// Runs every check for `builds` (all regions at once). `urls_last` is how long a build's
+/// presigned URLs must work.
+pub async fn run(
+    clients: &Clients,
+    builds: &[Build],
+    version: &str,
+    force: bool,
+    urls_last: std::time::Duration,
+) -> Preflight {
     let mut by_region: BTreeMap<&str, Vec<&Build>> = BTreeMap::new();
     for b in builds {
         by_region.entry(b.region.as_str()).or_default().push(b);
@@ -87,11 +112,17 @@ pub async fn run(clients: &Clients, builds: &[Build], version: &str, force: bool
         regions: by_region.len(),
         ..Preflight::default()
     };
+    out.problems.extend(credentials_problem(
+        clients.credentials_expire(),
+        urls_last,
+        SystemTime::now(),
+    ));
     for r in join_all(checks).await {
         out.problems.extend(r.problems);
         out.published.extend(r.published);
         out.replace.extend(r.replace);
         out.buckets_to_create.extend(r.buckets_to_create);
+        out.buckets.extend(r.buckets);
     }
     out
 }
@@ -103,7 +134,10 @@ async fn check_region(
     version: &str,
     force: bool,
 ) -> Preflight {
-    let mut out = Preflight::default();
+    let mut out = Preflight {
+        buckets: builds.iter().map(|b| b.bucket.clone()).collect(),
+        ..Preflight::default()
+    };
     let (sources, names, buckets) = tokio::join!(
         check_sources(c, region, builds),
         existing_names(c, builds),
@@ -147,23 +181,20 @@ async fn check_region(
                 ami_id: img.image_id().unwrap_or_default().to_string(),
                 snapshot_ids: snapshots_of(img),
                 run_id: tag(img, tags::RUN_ID),
+                state: img.state().map_or("unknown", |s| s.as_str()).to_string(),
+                tags: img
+                    .tags()
+                    .iter()
+                    .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+                    .collect(),
             };
             let ours = tag(img, tags::BUILD).as_deref() == Some(b.name.as_str())
                 && tag(img, tags::VERSION).as_deref() == Some(version);
-            let available = img.state().map(|s| s.as_str()) == Some("available");
-            if force {
+            let usable = matches!(found.state.as_str(), "available" | "pending");
+            if force || (ours && !usable) {
                 out.replace.entry(b.name.clone()).or_default().push(found);
-            } else if ours && available {
-                out.published.insert(b.name.clone(), found);
             } else if ours {
-                out.problems.push(format!(
-                    "{}: {} already has the name \"{}\" but is {} (from run {}); wait for it, or pass --force to replace it",
-                    b.name,
-                    found.ami_id,
-                    b.ami_name,
-                    img.state().map(|s| s.as_str()).unwrap_or("in an unknown state"),
-                    found.run_id.as_deref().unwrap_or("?")
-                ));
+                out.published.insert(b.name.clone(), found);
             } else {
                 out.problems.push(format!(
                     "{}: the AMI name \"{}\" is taken in {region} by {}, which amipub did not make for this build and version; rename it in the profile, deregister it, or pass --force to replace it",
@@ -173,6 +204,27 @@ async fn check_region(
         }
     }
     out
+}
+
+/// Presigned URLs stop working when the credentials that signed them expire, whatever their
+/// own expiry says: a build on credentials that expire first would lose its way back.
+fn credentials_problem(
+    expire: Option<SystemTime>,
+    needed: Duration,
+    now: SystemTime,
+) -> Option<String> {
+    let left = expire?.duration_since(now).unwrap_or_default();
+    (left < needed).then(|| {
+        format!(
+            "the AWS credentials expire in {}, but a build's presigned URLs must work for {} \
+             (timeouts.provision and 5 minutes for the last uploads), and URLs stop working when \
+             the credentials that signed them expire. Use longer-lived credentials (e.g. \
+             duration_seconds in the profile of ~/.aws/config, or a longer session), or lower \
+             timeouts.provision",
+            humantime::format_duration(Duration::from_secs(left.as_secs())),
+            humantime::format_duration(needed)
+        )
+    })
 }
 
 async fn check_sources(
@@ -261,4 +313,23 @@ async fn check_buckets(
         }
     }
     Ok((problems, missing))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_that_expire_before_the_urls_are_a_problem_naming_both_times() {
+        let now = SystemTime::now();
+        let needed = Duration::from_secs(65 * 60);
+        assert_eq!(credentials_problem(None, needed, now), None);
+        assert_eq!(
+            credentials_problem(Some(now + Duration::from_secs(2 * 3600)), needed, now),
+            None
+        );
+        let p = credentials_problem(Some(now + Duration::from_secs(900)), needed, now).unwrap();
+        assert!(p.contains("expire in 15m"), "{p}");
+        assert!(p.contains("must work for 1h 5m"), "{p}");
+    }
 }

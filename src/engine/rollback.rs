@@ -52,7 +52,11 @@ impl Engine {
                 .send()
                 .await
             {
-                Ok(_) => removed.extend(ids.iter().map(|i| format!("instance {i} (terminated)"))),
+                Ok(_) => {
+                    made.instance = None;
+                    self.ledger.record(&b.name, made);
+                    removed.extend(ids.iter().map(|i| format!("instance {i} (terminated)")));
+                }
                 Err(e) => left.extend(
                     ids.iter()
                         .map(|i| format!("instance {i}: {}", errors::describe(&e))),
@@ -87,6 +91,11 @@ impl Engine {
         for (id, snaps) in images {
             match deregister(c, &id, &snaps).await {
                 Ok(()) => {
+                    if made.image.as_deref() == Some(id.as_str()) {
+                        made.image = None;
+                    }
+                    made.snapshots.retain(|s| !snaps.contains(s));
+                    self.ledger.record(&b.name, made);
                     removed.push(format!("AMI {id} (deregistered)"));
                     removed.extend(snaps.iter().map(|s| format!("snapshot {s} (deleted)")));
                 }
@@ -95,20 +104,23 @@ impl Engine {
         }
 
         match super::staging::delete_prefix(c, &b.bucket, &format!("{}/", made.prefix)).await {
-            Ok(0) => {}
-            Ok(n) => removed.push(format!(
-                "{n} object(s) under s3://{}/{}/",
-                b.bucket, made.prefix
-            )),
+            Ok(n) => {
+                made.staged.clear();
+                made.manifest = None;
+                if n > 0 {
+                    removed.push(format!(
+                        "{n} object(s) under s3://{}/{}/",
+                        b.bucket, made.prefix
+                    ));
+                }
+            }
             Err(e) => left.push(e),
         }
-        if left.is_empty() {
-            *made = Made {
-                log_path: made.log_path.take(),
-                ..Made::default()
-            };
-        }
+        self.seal(b, made).await;
+        // What could not be removed stays in the ledger, so a second signal lists it.
         self.ledger.record(&b.name, made);
+        left.extend(made.describe(&b.name));
+        left.dedup();
         self.events.send(Event::CleanedUp {
             build: b.name.clone(),
             removed,

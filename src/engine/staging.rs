@@ -10,10 +10,10 @@ use aws_sdk_s3::types::{
     BucketLocationConstraint, CreateBucketConfiguration, Delete, ObjectIdentifier, ObjectOwnership,
     OwnershipControls, OwnershipControlsRule, PublicAccessBlockConfiguration, ServerSideEncryption,
     ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
-    Tag, Tagging,
+    Tag,
 };
 
-use crate::aws::{RegionClients, errors, tags};
+use crate::aws::{RegionClients, errors};
 
 /// Name of the security group build instances run in: no inbound rules, so nothing can connect
 /// to them; outbound is open so the bootstrap can reach S3.
@@ -26,37 +26,50 @@ pub struct RegionStage {
     pub security_group: String,
 }
 
-/// Creates the staging bucket when preflight found it missing (`create_bucket`), and finds or
-/// creates the security group.
+/// Creates the staging buckets preflight found missing (`to_create`), and finds or creates
+/// the security group, all at once; each is tagged with `tags` in the call that creates it.
 pub async fn prepare_region(
     c: &RegionClients,
     region: &str,
-    bucket: &str,
-    version: &str,
-    create_bucket: bool,
+    to_create: &[&str],
+    tags: &[(String, String)],
 ) -> Result<RegionStage, String> {
-    if create_bucket {
-        create_private_bucket(c, region, bucket, version).await?;
-    }
-    let security_group = ensure_security_group(c).await?;
-    Ok(RegionStage { security_group })
+    let (created, security_group) = tokio::join!(
+        futures::future::try_join_all(
+            to_create
+                .iter()
+                .map(|bucket| create_private_bucket(c, region, bucket, tags))
+        ),
+        ensure_security_group(c, tags)
+    );
+    created?;
+    Ok(RegionStage {
+        security_group: security_group?,
+    })
 }
 
 async fn create_private_bucket(
     c: &RegionClients,
     region: &str,
     bucket: &str,
-    version: &str,
+    tags: &[(String, String)],
 ) -> Result<(), String> {
-    let mut create = c.s3.create_bucket().bucket(bucket);
+    let s3_tags = tags
+        .iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    let config = CreateBucketConfiguration::builder().set_tags(Some(s3_tags));
     // us-east-1 is S3's default location and refuses to be named as a constraint.
-    if region != "us-east-1" {
-        create = create.create_bucket_configuration(
-            CreateBucketConfiguration::builder()
-                .location_constraint(BucketLocationConstraint::from(region))
-                .build(),
-        );
-    }
+    let config = if region == "us-east-1" {
+        config
+    } else {
+        config.location_constraint(BucketLocationConstraint::from(region))
+    };
+    let create =
+        c.s3.create_bucket()
+            .bucket(bucket)
+            .create_bucket_configuration(config.build());
     match create.send().await {
         Ok(_) => {}
         Err(e) if errors::code(&e) == Some("BucketAlreadyOwnedByYou") => {}
@@ -121,33 +134,46 @@ async fn create_private_bucket(
         .send()
         .await
         .map_err(|e| format!("setting ownership of {bucket}: {}", errors::describe(&e)))?;
-    let tagging = Tagging::builder()
-        .tag_set(
-            Tag::builder()
-                .key(tags::MANAGED)
-                .value("true")
-                .build()
-                .map_err(|e| e.to_string())?,
-        )
-        .tag_set(
-            Tag::builder()
-                .key(tags::VERSION)
-                .value(version)
-                .build()
-                .map_err(|e| e.to_string())?,
-        )
-        .build()
-        .map_err(|e| e.to_string())?;
-    c.s3.put_bucket_tagging()
-        .bucket(bucket)
-        .tagging(tagging)
-        .send()
-        .await
-        .map_err(|e| format!("tagging {bucket}: {}", errors::describe(&e)))?;
     Ok(())
 }
 
-async fn ensure_security_group(c: &RegionClients) -> Result<String, String> {
+async fn ensure_security_group(
+    c: &RegionClients,
+    tags: &[(String, String)],
+) -> Result<String, String> {
+    if let Some(id) = find_security_group(c).await? {
+        return Ok(id);
+    }
+    let created = c
+        .ec2
+        .create_security_group()
+        .group_name(SECURITY_GROUP)
+        .description("amipub build instances: no inbound access")
+        .tag_specifications(
+            TagSpecification::builder()
+                .resource_type(ResourceType::SecurityGroup)
+                .set_tags(Some(crate::aws::tags::ec2(tags)))
+                .build(),
+        )
+        .send()
+        .await;
+    match created {
+        Ok(g) => g
+            .group_id()
+            .map(str::to_string)
+            .ok_or_else(|| "CreateSecurityGroup returned no group ID".to_string()),
+        // Another run created it between our look-up and our call: it exists, use it.
+        Err(e) if errors::code(&e) == Some("InvalidGroup.Duplicate") => find_security_group(c)
+            .await?
+            .ok_or_else(|| format!("{SECURITY_GROUP} exists but cannot be found; try again")),
+        Err(e) => Err(format!(
+            "creating security group {SECURITY_GROUP}: {}",
+            errors::describe(&e)
+        )),
+    }
+}
+
+async fn find_security_group(c: &RegionClients) -> Result<Option<String>, String> {
     let found = c
         .ec2
         .describe_security_groups()
@@ -165,37 +191,11 @@ async fn ensure_security_group(c: &RegionClients) -> Result<String, String> {
                 errors::describe(&e)
             )
         })?;
-    if let Some(id) = found.security_groups().first().and_then(|g| g.group_id()) {
-        return Ok(id.to_string());
-    }
-    let created = c
-        .ec2
-        .create_security_group()
-        .group_name(SECURITY_GROUP)
-        .description("amipub build instances: no inbound access")
-        .tag_specifications(
-            TagSpecification::builder()
-                .resource_type(ResourceType::SecurityGroup)
-                .tags(
-                    aws_sdk_ec2::types::Tag::builder()
-                        .key(tags::MANAGED)
-                        .value("true")
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(|e| {
-            format!(
-                "creating security group {SECURITY_GROUP}: {}",
-                errors::describe(&e)
-            )
-        })?;
-    created
-        .group_id()
-        .map(str::to_string)
-        .ok_or_else(|| "CreateSecurityGroup returned no group ID".to_string())
+    Ok(found
+        .security_groups()
+        .first()
+        .and_then(|g| g.group_id())
+        .map(str::to_string))
 }
 
 /// Uploads `body` to `bucket/key`.
@@ -297,7 +297,18 @@ pub async fn exists(c: &RegionClients, bucket: &str, key: &str) -> Result<bool, 
 /// Deletes every object under `prefix` (listing first, so that partial uploads go too);
 /// returns how many were deleted.
 pub async fn delete_prefix(c: &RegionClients, bucket: &str, prefix: &str) -> Result<usize, String> {
-    let mut deleted = 0;
+    let keys = list_keys(c, bucket, prefix).await?;
+    delete_keys(c, bucket, &keys).await?;
+    Ok(keys.len())
+}
+
+/// Every key under `prefix` in `bucket`.
+pub async fn list_keys(
+    c: &RegionClients,
+    bucket: &str,
+    prefix: &str,
+) -> Result<Vec<String>, String> {
+    let mut keys = Vec::new();
     let mut token = None;
     loop {
         let page =
@@ -308,19 +319,15 @@ pub async fn delete_prefix(c: &RegionClients, bucket: &str, prefix: &str) -> Res
                 .send()
                 .await
                 .map_err(|e| format!("listing s3://{bucket}/{prefix}: {}", errors::describe(&e)))?;
-        let keys: Vec<String> = page
-            .contents()
-            .iter()
-            .filter_map(|o| o.key())
-            .map(str::to_string)
-            .collect();
-        if !keys.is_empty() {
-            delete_keys(c, bucket, &keys).await?;
-            deleted += keys.len();
-        }
+        keys.extend(
+            page.contents()
+                .iter()
+                .filter_map(|o| o.key())
+                .map(str::to_string),
+        );
         match page.next_continuation_token() {
             Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
-            _ => return Ok(deleted),
+            _ => return Ok(keys),
         }
     }
 }

@@ -450,7 +450,30 @@ async fn bucket_inventory(
     let mut errs = Vec::new();
     for b in listing.buckets() {
         let Some(name) = b.name() else { continue };
-        match bucket_items(clients, regions, c, name, smithy_time(b.creation_date())).await {
+        let region = match b.bucket_region() {
+            Some(r) => r.to_string(),
+            None => match bucket_region(clients.region(first), name).await {
+                Ok(r) => r,
+                Err(e) => {
+                    errs.push(e);
+                    continue;
+                }
+            },
+        };
+        // Every bucket is addressed through its own region's client, as S3 requires; those
+        // of regions not selected are not looked at.
+        if !regions.contains(&region.as_str()) {
+            continue;
+        }
+        match bucket_items(
+            clients.region(&region),
+            &region,
+            c,
+            name,
+            smithy_time(b.creation_date()),
+        )
+        .await
+        {
             Ok(found) => items.extend(found),
             Err(e) => errs.push(e),
         }
@@ -458,16 +481,39 @@ async fn bucket_inventory(
     Ok((items, errs))
 }
 
+/// The region of `bucket`, for listings that do not say (GetBucketLocation answers from any
+/// region).
+async fn bucket_region(any: &crate::aws::RegionClients, bucket: &str) -> Result<String, String> {
+    let location = any
+        .s3
+        .get_bucket_location()
+        .bucket(bucket)
+        .send()
+        .await
+        .map_err(|e| format!("bucket {bucket}: {}", errors::describe(&e)))?;
+    Ok(location
+        .location_constraint()
+        .map(|l| l.as_str().to_string())
+        .filter(|l| !l.is_empty())
+        .unwrap_or_else(|| "us-east-1".to_string()))
+}
+
 async fn bucket_items(
-    clients: &Clients,
-    regions: &[&str],
+    rc: &crate::aws::RegionClients,
+    region: &str,
     c: &Criteria,
     bucket: &str,
     created: Option<SystemTime>,
 ) -> Result<Vec<Item>, String> {
-    let any = clients.region(regions[0]);
-    let Ok(tagging) = any.s3.get_bucket_tagging().bucket(bucket).send().await else {
-        return Ok(Vec::new()); // untagged: not amipub's
+    let tagging = match rc.s3.get_bucket_tagging().bucket(bucket).send().await {
+        Ok(t) => t,
+        Err(e) if errors::code(&e) == Some("NoSuchTagSet") => return Ok(Vec::new()), // not amipub's
+        Err(e) => {
+            return Err(format!(
+                "bucket {bucket} in {region}: {}",
+                errors::describe(&e)
+            ));
+        }
     };
     let get = |k: &str| {
         tagging
@@ -484,24 +530,9 @@ async fn bucket_items(
     {
         return Ok(Vec::new());
     }
-    let location = any
-        .s3
-        .get_bucket_location()
-        .bucket(bucket)
-        .send()
-        .await
-        .map_err(|e| format!("bucket {bucket}: {}", errors::describe(&e)))?;
-    let region = location
-        .location_constraint()
-        .map(|l| l.as_str().to_string())
-        .filter(|l| !l.is_empty())
-        .unwrap_or_else(|| "us-east-1".to_string());
-    if !regions.contains(&region.as_str()) {
-        return Ok(Vec::new());
-    }
-    let rc = clients.region(&region);
     let mut by_prefix: BTreeMap<String, (Option<String>, Vec<String>)> = BTreeMap::new();
     let mut total = 0;
+    let mut stale_lock = None;
     let mut token = None;
     loop {
         let page = rc
@@ -516,16 +547,27 @@ async fn bucket_items(
             let Some(key) = o.key() else { continue };
             total += 1;
             let mut parts = key.splitn(3, '/');
-            let (run, build) = (parts.next().unwrap_or(""), parts.next());
+            let (run, build, rest) = (parts.next().unwrap_or(""), parts.next(), parts.next());
+            // The lock of a live run is not cleanup's; a lapsed one goes with its bucket.
+            if key == crate::engine::lock::LOCK_KEY {
+                let written = smithy_time(o.last_modified());
+                if written.is_some_and(|t| t + crate::engine::lock::LEASE < SystemTime::now()) {
+                    stale_lock = Some(key.to_string());
+                }
+                continue;
+            }
             if c.run.as_deref().is_some_and(|r| r != run)
                 || !c.build_ok(build)
                 || !c.old_enough(smithy_time(o.last_modified()))
             {
                 continue;
             }
-            let prefix = match build {
-                Some(b) => format!("{run}/{b}/"),
-                None => String::new(),
+            // Signing material is its own item: it goes even where the bundle beside it stays.
+            let secret = rest.is_some_and(|r| r.starts_with("signing/"));
+            let prefix = match (build, secret) {
+                (Some(b), true) => format!("{run}/{b}/signing/"),
+                (Some(b), false) => format!("{run}/{b}/"),
+                (None, _) => String::new(),
             };
             let e = by_prefix
                 .entry(prefix)
@@ -537,11 +579,17 @@ async fn bucket_items(
             _ => break,
         }
     }
-    let selected: usize = by_prefix.values().map(|(_, k)| k.len()).sum();
+    let selected: usize =
+        by_prefix.values().map(|(_, k)| k.len()).sum::<usize>() + usize::from(stale_lock.is_some());
+    let whole_version = c.run.is_none() && c.builds.is_empty() && c.keep.is_none();
+    let bucket_goes = selected == total && whole_version && c.old_enough(created);
+    if let Some(lock) = stale_lock.filter(|_| bucket_goes) {
+        by_prefix.insert(".amipub/".into(), (None, vec![lock]));
+    }
     let mut items: Vec<Item> = by_prefix
         .into_iter()
         .map(|(prefix, (build, keys))| {
-            let mut i = Item::new(Kind::Objects, &region, format!("{bucket}/{prefix}"));
+            let mut i = Item::new(Kind::Objects, region, format!("{bucket}/{prefix}"));
             i.build = build;
             i.size_gib = None;
             i.keys = keys;
@@ -550,9 +598,8 @@ async fn bucket_items(
         .collect();
     // A bucket serves every run and build of its version and region: it goes only when the
     // selection is the whole version (no run, build or keep narrowing) and it is old enough.
-    let whole_version = c.run.is_none() && c.builds.is_empty() && c.keep.is_none();
-    if selected == total && whole_version && c.old_enough(created) {
-        items.push(Item::new(Kind::Bucket, &region, bucket));
+    if bucket_goes {
+        items.push(Item::new(Kind::Bucket, region, bucket));
     }
     Ok(items)
 }

@@ -32,27 +32,37 @@ pub struct Row {
     pub region: String,
     /// AMI ID.
     pub ami_id: String,
-    /// `ok`, `mismatch`, `missing` or `unlisted`.
+    /// `ok`, `mismatch`, `missing`, `unlisted`, or `unreachable` (the region could not be
+    /// asked, so nothing is known of the AMI).
     pub result: &'static str,
     /// What differs.
     pub differences: Vec<String>,
 }
 
 /// Checks every AMI of `expected` in its region, and looks for AMIs amipub tagged with
-/// `version` that `expected` does not list.
+/// `version` that `expected` does not list and that have one of `profile_names` (the names the
+/// profile gives its builds).
 pub async fn run(
     clients: &Clients,
     expected: &[Expected],
     version: &str,
     perms: &Permissions,
+    profile_names: &BTreeSet<String>,
 ) -> Vec<Row> {
     let mut by_region: BTreeMap<&str, Vec<&Expected>> = BTreeMap::new();
     for e in expected {
         by_region.entry(e.region.as_str()).or_default().push(e);
     }
-    let checks = by_region
-        .iter()
-        .map(|(region, list)| check_region(clients.region(region), region, list, version, perms));
+    let checks = by_region.iter().map(|(region, list)| {
+        check_region(
+            clients.region(region),
+            region,
+            list,
+            version,
+            perms,
+            profile_names,
+        )
+    });
     join_all(checks).await.into_iter().flatten().collect()
 }
 
@@ -62,6 +72,7 @@ async fn check_region(
     expected: &[&Expected],
     version: &str,
     perms: &Permissions,
+    profile_names: &BTreeSet<String>,
 ) -> Vec<Row> {
     let row = |e: &Expected, result, differences| Row {
         build: e.build.clone(),
@@ -92,7 +103,13 @@ async fn check_region(
         (Err(e), _) | (_, Err(e)) => {
             return expected
                 .iter()
-                .map(|x| row(x, "missing", vec![format!("cannot check {region}: {e}")]))
+                .map(|x| {
+                    row(
+                        x,
+                        "unreachable",
+                        vec![format!("cannot check {region}: {e}")],
+                    )
+                })
                 .collect();
         }
     };
@@ -120,7 +137,8 @@ async fn check_region(
     let listed_ids: BTreeSet<&str> = expected.iter().map(|e| e.ami_id.as_str()).collect();
     for img in &tagged {
         let id = img.image_id().unwrap_or_default();
-        if !listed_ids.contains(id) {
+        let this_profiles = img.name().is_some_and(|n| profile_names.contains(n));
+        if !listed_ids.contains(id) && this_profiles {
             rows.push(Row {
                 build: tag(img, tags::BUILD).unwrap_or_default(),
                 region: region.to_string(),

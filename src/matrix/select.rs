@@ -124,6 +124,15 @@ fn list(names: &[String]) -> String {
 fn split_patterns(flag: &str, raw: &[String]) -> Result<Vec<(String, glob::Pattern)>, Error> {
     let mut out = Vec::new();
     let mut problems = Vec::new();
+    for value in raw {
+        // An empty pattern list (often an unset variable in a script) must not widen the
+        // selection to every build.
+        if value.split(',').all(|p| p.trim().is_empty()) {
+            problems.push(format!(
+                "{flag} '{value}' names no pattern; give build names or globs (e.g. {flag} 'us-east-1-*'), or leave {flag} out"
+            ));
+        }
+    }
     for src in raw.iter().flat_map(|s| s.split(',')).map(str::trim) {
         if src.is_empty() {
             continue;

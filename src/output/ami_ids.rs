@@ -25,6 +25,9 @@ pub struct Entry {
     /// `paravirtual` or `hvm` (the legacy file's `pv` is read as `paravirtual`).
     #[serde(rename = "virtualization type")]
     pub virtualization: String,
+    /// Fields amipub does not know, kept as they are for the tools that wrote them.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The whole file.
@@ -35,10 +38,15 @@ pub struct AmiIds(pub BTreeMap<String, Vec<Entry>>);
 impl AmiIds {
     /// Reads `path`; a missing file is an empty one.
     pub fn load(path: &Path) -> Result<AmiIds, Error> {
-        let text = match std::fs::read_to_string(path) {
+        let text = match crate::config::yaml::read_bounded(path, super::MAX_OUTPUT_BYTES) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(AmiIds::default()),
-            Err(e) => return Err(Error::io(path, e)),
+            Err(e) => {
+                return Err(Error::Usage(vec![format!(
+                    "cannot read {}: {e}",
+                    path.display()
+                )]));
+            }
         };
         let mut ids: AmiIds = serde_json::from_str(&text).map_err(|e| {
             Error::Usage(vec![format!(
@@ -62,12 +70,20 @@ impl AmiIds {
     pub fn set(&mut self, region: &str, release: &str, virt: Virtualization, id: &str) {
         let release = dotted_release(release);
         let entries = self.0.entry(region.to_string()).or_default();
-        entries.retain(|e| !(e.release == release && e.virtualization == virt.as_str()));
+        let same = |e: &Entry| e.release == release && e.virtualization == virt.as_str();
+        // Fields of other tools on the entry being replaced stay with it.
+        let extra = entries
+            .iter()
+            .find(|e| same(e))
+            .map(|e| e.extra.clone())
+            .unwrap_or_default();
+        entries.retain(|e| !same(e));
         entries.push(Entry {
             id: id.to_string(),
             distributor: "Ubuntu".to_string(),
             release,
             virtualization: virt.as_str().to_string(),
+            extra,
         });
         sort(entries);
     }

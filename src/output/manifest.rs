@@ -51,6 +51,9 @@ pub struct ManifestBuild {
     pub started_at: Option<String>,
     /// When the AMI was published, or found published (RFC 3339).
     pub finished_at: String,
+    /// Fields amipub does not know, kept as they are.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The whole manifest.
@@ -62,6 +65,9 @@ pub struct Manifest {
     pub last_run_id: String,
     /// Builds by name.
     pub builds: BTreeMap<String, ManifestBuild>,
+    /// Fields amipub does not know, kept as they are.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Manifest {
@@ -72,7 +78,7 @@ impl Manifest {
 
     /// Reads `path`; a missing file is an empty manifest.
     pub fn load(path: &Path) -> Result<Manifest, Error> {
-        match std::fs::read_to_string(path) {
+        match crate::config::yaml::read_bounded(path, super::MAX_OUTPUT_BYTES) {
             Ok(t) => serde_json::from_str(&t).map_err(|e| {
                 Error::Usage(vec![format!(
                     "{}:{}: not an amipub manifest ({e}); fix or move it",
@@ -84,7 +90,10 @@ impl Manifest {
                 schema_version: MANIFEST_SCHEMA_VERSION,
                 ..Manifest::default()
             }),
-            Err(e) => Err(Error::io(path, e)),
+            Err(e) => Err(Error::Usage(vec![format!(
+                "cannot read {}: {e}",
+                path.display()
+            )])),
         }
     }
 

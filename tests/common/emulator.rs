@@ -1,6 +1,7 @@
-//! The local AWS the tests publish to: `support/emulator.py` (moto's server plus the instance
-//! simulator that plays the VMs moto does not run, and optionally the counting and
-//! fault-injecting proxy). One emulator per test, so tests share no state.
+//! The local AWS the tests publish to: `support/emulator.py` (moto's server made as strict as
+//! AWS where amipub depends on it, behind the counting, fault-injecting proxy, plus the
+//! instance simulator that plays the VMs moto does not run). One emulator per test, so tests
+//! share no state. Its stderr is kept in a file and printed when a test fails.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -18,6 +19,8 @@ pub struct Emulator {
     pub endpoint: String,
     /// The emulator's scratch directory (instance consoles, control.json).
     pub work: PathBuf,
+    /// Holds the work directory and the emulator's stderr log.
+    dir: tempfile::TempDir,
 }
 
 /// How to start it.
@@ -25,10 +28,11 @@ pub struct Emulator {
 pub struct Options {
     /// Seconds the simulated provisioning takes.
     pub provision_seconds: f64,
-    /// Put the counting proxy in front.
-    pub proxy: bool,
-    /// With the proxy: answer every Nth EC2 request of amipub with RequestLimitExceeded.
+    /// Answer every Nth EC2 request of amipub with RequestLimitExceeded.
     pub throttle_every: u32,
+    /// Seconds a new image stays pending (default 0.5 in tests: long enough that amipub
+    /// must wait for it, short enough to keep tests quick).
+    pub image_pending_seconds: Option<f64>,
 }
 
 impl Emulator {
@@ -39,8 +43,14 @@ impl Emulator {
             python.exists(),
             "the emulator is not installed: run scripts/setup-emulator.sh (scripts/test does)"
         );
+        let dir = tempfile::tempdir().expect("emulator tempdir");
+        let log = std::fs::File::create(dir.path().join("emulator.log")).expect("emulator log");
         let mut cmd = Command::new(python);
         cmd.arg(root().join("support/emulator.py"))
+            .arg("--work")
+            .arg(dir.path().join("work"))
+            .arg("--image-pending-seconds")
+            .arg(opts.image_pending_seconds.unwrap_or(0.5).to_string())
             .arg("--regions-file")
             .arg(root().join("regions.yaml"))
             .arg("--provision-seconds")
@@ -50,26 +60,49 @@ impl Emulator {
             .arg("--instance-profile")
             .arg(super::INSTANCE_PROFILE)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        if opts.proxy {
-            cmd.arg("--proxy");
-        }
+            .stderr(log);
         if opts.throttle_every > 0 {
             cmd.arg("--throttle-every")
                 .arg(opts.throttle_every.to_string());
         }
         let mut child = cmd.spawn().expect("start support/emulator.py");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .expect("emulator's ready line");
-        let ready: serde_json::Value = serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("emulator did not start ({e}): {line:?}"));
+        // The ready line comes within seconds; a thread bounds the wait so that an emulator
+        // that hangs fails the test instead of stalling it.
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(l) => l,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "the emulator did not start within 60 s:\n{}",
+                    tail(&dir.path().join("emulator.log"))
+                );
+            }
+        };
+        let ready: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| {
+            panic!(
+                "emulator did not start ({e}): {line:?}\n{}",
+                tail(&dir.path().join("emulator.log"))
+            )
+        });
         Emulator {
             child,
             endpoint: ready["endpoint"].as_str().unwrap().to_string(),
             work: PathBuf::from(ready["work"].as_str().unwrap()),
+            dir,
         }
+    }
+
+    /// The end of the emulator's stderr.
+    pub fn log_tail(&self) -> String {
+        tail(&self.dir.path().join("emulator.log"))
     }
 
     /// Tells the instance simulator what the next bootstraps do, e.g.
@@ -218,8 +251,17 @@ impl Drop for Emulator {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.work);
+        if std::thread::panicking() {
+            eprintln!("--- the emulator's stderr (end) ---\n{}", self.log_tail());
+        }
     }
+}
+
+/// The last 60 lines of `path`.
+fn tail(path: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(60)..].join("\n")
 }
 
 /// Environment for amipub runs against the emulator: test credentials, and nothing from the

@@ -62,10 +62,12 @@ impl Scratch {
         self
     }
 
-    /// amipub, run in the scratch directory.
+    /// amipub, run in the scratch directory (killed if it runs for more than ten minutes, so
+    /// that a hang fails the test instead of stalling the suite).
     pub fn amipub(&self) -> Command {
         let mut c = Command::cargo_bin("amipub").unwrap();
         c.current_dir(self.dir.path());
+        c.timeout(std::time::Duration::from_secs(600));
         for v in [
             "AWS_ENDPOINT_URL",
             "AMIPUB_ACCOUNT_ID",
@@ -135,4 +137,113 @@ pub fn run_expect(cmd: &mut Command, code: i32) -> (String, String) {
         "exit code\nstdout:\n{stdout}\nstderr:\n{stderr}"
     );
     (stdout, stderr)
+}
+
+/// amipub started in the background, for tests that send it signals.
+pub struct Running {
+    child: std::process::Child,
+    out: std::sync::mpsc::Receiver<(String, String)>,
+}
+
+/// What a background amipub printed and how it ended.
+#[derive(Debug)]
+pub struct Ended {
+    /// Its exit code (`None` when a signal ended it).
+    pub code: Option<i32>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Scratch {
+    /// Starts amipub `args` against `emu` in the background.
+    pub fn spawn(&self, emu: &emulator::Emulator, args: &[&str]) -> Running {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("amipub"))
+            .current_dir(self.dir.path())
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_ENDPOINT_URL")
+            .env("AWS_CONFIG_FILE", "/nonexistent")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .args(args)
+            .args(["--endpoint-url", &emu.endpoint])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start amipub");
+        // Both pipes are drained as the process writes, so it never blocks on a full pipe.
+        let (mut so, mut se) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+        let (tx, out) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let err = std::thread::spawn(move || {
+                let mut s = String::new();
+                let _ = std::io::Read::read_to_string(&mut se, &mut s);
+                s
+            });
+            let mut o = String::new();
+            let _ = std::io::Read::read_to_string(&mut so, &mut o);
+            let _ = tx.send((o, err.join().unwrap_or_default()));
+        });
+        Running { child, out }
+    }
+}
+
+impl Running {
+    /// Its process ID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` (`INT`, `TERM`, `HUP`, `KILL`).
+    pub fn signal(&self, signal: &str) {
+        let ok = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill -{signal} {}", self.child.id());
+    }
+
+    /// Waits at most `limit` for it to end; kills it and fails the test if it does not.
+    pub fn wait(mut self, limit: std::time::Duration) -> Ended {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                let (stdout, stderr) = self
+                    .out
+                    .recv_timeout(std::time::Duration::from_secs(10))
+                    .unwrap_or_default();
+                return Ended {
+                    code: status.code(),
+                    stdout,
+                    stderr,
+                };
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                let (stdout, stderr) = self
+                    .out
+                    .recv_timeout(std::time::Duration::from_secs(10))
+                    .unwrap_or_default();
+                panic!("amipub did not end within {limit:?}\nstdout:\n{stdout}\nstderr:\n{stderr}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // A test that fails before waiting must not leave amipub running.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }

@@ -174,7 +174,14 @@ pub(super) async fn checks(
         selected.builds.iter().map(|b| b.region.as_str()),
     )
     .await?;
-    let preflight = engine::preflight::run(&clients, &selected.builds, &args.version, false).await;
+    let preflight = engine::preflight::run(
+        &clients,
+        &selected.builds,
+        &args.version,
+        false,
+        engine::url_lifetime(&config.p().timeouts),
+    )
+    .await;
     preflight_problems.extend(preflight.problems.iter().cloned());
     let regions: BTreeSet<&str> = selected.builds.iter().map(|b| b.region.as_str()).collect();
 

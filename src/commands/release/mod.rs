@@ -157,6 +157,7 @@ pub async fn run(args: ReleaseArgs) -> Result<(), Error> {
         debug: false,
         on_error: OnError::Cleanup,
         force: false,
+        break_lock: args.break_lock,
         machine_readable: false,
         output: PathBuf::from(AMI_IDS),
         runs_dir: args.runs_dir.clone(),
@@ -187,7 +188,10 @@ pub async fn run(args: ReleaseArgs) -> Result<(), Error> {
         let resume = "run the same command again to resume: published AMIs are reused; nothing was committed or tagged";
         return Err(
             if outcomes.iter().any(|o| matches!(o, Outcome::Cancelled)) {
-                Error::Interrupted(resume.into())
+                Error::Interrupted(
+                    resume.into(),
+                    crate::commands::publish::interrupted_exit_code(),
+                )
             } else {
                 Error::Failed(resume.into())
             },
@@ -222,7 +226,9 @@ pub async fn run(args: ReleaseArgs) -> Result<(), Error> {
         groups: found.config.p().launch_permissions.groups.clone(),
         accounts: found.config.accounts.clone(),
     };
-    let rows = verify::run(&found.clients, &expected, &args.version, &perms).await;
+    let names: std::collections::BTreeSet<String> =
+        builds.iter().map(|b| b.ami_name.clone()).collect();
+    let rows = verify::run(&found.clients, &expected, &args.version, &perms, &names).await;
     let bad: Vec<_> = rows.iter().filter(|r| r.result != "ok").collect();
     if !bad.is_empty() {
         line(

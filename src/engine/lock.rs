@@ -1,0 +1,331 @@
+//! One publish at a time per staging bucket (and so per version, since the bucket name holds
+//! the version): a lease object in each region's bucket, taken and renewed with S3 conditional
+//! writes so that two operators on two machines are kept apart, not only two processes on one.
+//!
+//! A lease names its holder (host, pid, run, since when) and when it lapses. It is renewed
+//! while the run goes on; a holder that died stops renewing, and its lease can be taken over
+//! once it has lapsed, at once when the holder was a process on this host that no longer
+//! exists, or on request (`--break-lock`). Every take-over is a conditional write against the
+//! lease that was read, so two runs that both see a dead holder cannot both win.
+
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_s3::primitives::ByteStream;
+use serde::{Deserialize, Serialize};
+
+use crate::aws::{RegionClients, errors};
+
+/// Where the lease lives in a staging bucket.
+pub const LOCK_KEY: &str = ".amipub/lock.json";
+
+/// How long a lease lasts without renewal.
+pub const LEASE: Duration = Duration::from_secs(600);
+
+/// How often a held lease is renewed.
+pub const RENEW_EVERY: Duration = Duration::from_secs(150);
+
+/// Who holds a lease: what the refusal message names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holder {
+    /// The holder's host name.
+    pub host: String,
+    /// Its process ID on that host.
+    pub pid: u32,
+    /// Its run ID.
+    pub run_id: String,
+    /// The version it publishes.
+    pub version: String,
+    /// When it took the lease (RFC 3339).
+    pub since: String,
+    /// When the lease lapses unless renewed (RFC 3339).
+    pub expires: String,
+}
+
+impl Holder {
+    /// This process as a holder for `run_id`.
+    pub fn me(run_id: &str, version: &str) -> Holder {
+        let now = SystemTime::now();
+        Holder {
+            host: host_name(),
+            pid: std::process::id(),
+            run_id: run_id.to_string(),
+            version: version.to_string(),
+            since: rfc3339(now),
+            expires: rfc3339(now + LEASE),
+        }
+    }
+
+    /// True when the lease has lapsed, or its holder is known to be dead.
+    fn is_stale(&self) -> bool {
+        let lapsed = humantime::parse_rfc3339(&self.expires)
+            .map(|t| t <= SystemTime::now())
+            .unwrap_or(true);
+        lapsed || (self.host == host_name() && !process_is_amipub(self.pid))
+    }
+
+    /// One line for people.
+    pub fn describe(&self) -> String {
+        format!(
+            "run {} (version {}) on host {}, pid {}, since {}; its lease lapses at {} unless renewed",
+            self.run_id, self.version, self.host, self.pid, self.since, self.expires
+        )
+    }
+}
+
+/// A lease this run holds.
+#[derive(Debug)]
+pub struct Lease {
+    /// The bucket's region.
+    pub region: String,
+    /// The staging bucket.
+    pub bucket: String,
+    etag: tokio::sync::Mutex<String>,
+    holder: Holder,
+}
+
+/// Why a lease could not be taken.
+#[derive(Debug, Clone)]
+pub enum LockError {
+    /// A live run holds it.
+    Held {
+        /// The bucket.
+        bucket: String,
+        /// Who holds it.
+        holder: Holder,
+    },
+    /// S3 could not be asked.
+    Aws(String),
+}
+
+impl std::fmt::Display for LockError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LockError::Held { bucket, holder } => write!(
+                f,
+                "another publish is using s3://{bucket}: {}. Wait for it to finish; if that run \
+                 is dead (killed, its machine lost), pass --break-lock to take over",
+                holder.describe()
+            ),
+            LockError::Aws(e) => f.write_str(e),
+        }
+    }
+}
+
+/// Takes the lease of `bucket` for `me`; with `break_lock`, even from a live holder.
+pub async fn acquire(
+    c: &RegionClients,
+    region: &str,
+    bucket: &str,
+    me: &Holder,
+    break_lock: bool,
+) -> Result<Lease, LockError> {
+    let lease = |etag: String| Lease {
+        region: region.to_string(),
+        bucket: bucket.to_string(),
+        etag: tokio::sync::Mutex::new(etag),
+        holder: me.clone(),
+    };
+    match put(c, bucket, me, Condition::Absent).await {
+        Ok(etag) => return Ok(lease(etag)),
+        Err(PutError::Precondition) => {}
+        Err(PutError::Aws(e)) => return Err(LockError::Aws(e)),
+    }
+    let (current, etag) = read(c, bucket).await?;
+    let Some(current) = current else {
+        // Released between our write and our read: try once more from the start.
+        return match put(c, bucket, me, Condition::Absent).await {
+            Ok(etag) => Ok(lease(etag)),
+            Err(_) => Err(LockError::Aws(format!(
+                "s3://{bucket}/{LOCK_KEY} changed while it was being taken; try again"
+            ))),
+        };
+    };
+    if !(break_lock || current.is_stale()) {
+        return Err(LockError::Held {
+            bucket: bucket.to_string(),
+            holder: current,
+        });
+    }
+    match put(c, bucket, me, Condition::Matches(&etag)).await {
+        Ok(etag) => Ok(lease(etag)),
+        Err(PutError::Precondition) => {
+            let (now, _) = read(c, bucket).await?;
+            Err(LockError::Held {
+                bucket: bucket.to_string(),
+                holder: now.unwrap_or(current),
+            })
+        }
+        Err(PutError::Aws(e)) => Err(LockError::Aws(e)),
+    }
+}
+
+impl Lease {
+    /// Extends the lease; an error means it was taken over (or S3 failed) and this run must
+    /// stop.
+    pub async fn renew(&self, c: &RegionClients) -> Result<(), String> {
+        let mut etag = self.etag.lock().await;
+        let mut me = self.holder.clone();
+        me.expires = rfc3339(SystemTime::now() + LEASE);
+        match put(c, &self.bucket, &me, Condition::Matches(&etag)).await {
+            Ok(new) => {
+                *etag = new;
+                Ok(())
+            }
+            Err(PutError::Precondition) => Err(format!(
+                "the lock on s3://{} was taken over by another run",
+                self.bucket
+            )),
+            Err(PutError::Aws(e)) => Err(e),
+        }
+    }
+
+    /// Gives the lease up, unless another run has taken it over meanwhile.
+    pub async fn release(&self, c: &RegionClients) -> Result<(), String> {
+        let etag = self.etag.lock().await;
+        match c
+            .s3
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(LOCK_KEY)
+            .if_match(etag.as_str())
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if matches!(errors::code(&e), Some("PreconditionFailed" | "NoSuchKey")) => {
+                Ok(())
+            }
+            Err(e) => Err(format!(
+                "releasing s3://{}/{LOCK_KEY}: {}",
+                self.bucket,
+                errors::describe(&e)
+            )),
+        }
+    }
+}
+
+enum Condition<'a> {
+    Absent,
+    Matches(&'a str),
+}
+
+enum PutError {
+    Precondition,
+    Aws(String),
+}
+
+async fn put(
+    c: &RegionClients,
+    bucket: &str,
+    holder: &Holder,
+    condition: Condition<'_>,
+) -> Result<String, PutError> {
+    let body = serde_json::to_vec_pretty(holder).map_err(|e| PutError::Aws(e.to_string()))?;
+    let req =
+        c.s3.put_object()
+            .bucket(bucket)
+            .key(LOCK_KEY)
+            .content_type("application/json")
+            .body(ByteStream::from(body));
+    let req = match condition {
+        Condition::Absent => req.if_none_match("*"),
+        Condition::Matches(etag) => req.if_match(etag),
+    };
+    match req.send().await {
+        Ok(out) => Ok(out.e_tag().unwrap_or_default().to_string()),
+        // 409 ConditionalRequestConflict: a concurrent conditional write won; same meaning.
+        Err(e)
+            if matches!(
+                errors::code(&e),
+                Some("PreconditionFailed" | "ConditionalRequestConflict")
+            ) =>
+        {
+            Err(PutError::Precondition)
+        }
+        Err(e) => Err(PutError::Aws(format!(
+            "writing s3://{bucket}/{LOCK_KEY}: {}",
+            errors::describe(&e)
+        ))),
+    }
+}
+
+/// The current lease and its ETag; `None` when there is none. A lease that cannot be parsed
+/// (written by something else) counts as stale.
+async fn read(c: &RegionClients, bucket: &str) -> Result<(Option<Holder>, String), LockError> {
+    match c.s3.get_object().bucket(bucket).key(LOCK_KEY).send().await {
+        Ok(o) => {
+            let etag = o.e_tag().unwrap_or_default().to_string();
+            let body =
+                o.body.collect().await.map_err(|e| {
+                    LockError::Aws(format!("reading s3://{bucket}/{LOCK_KEY}: {e}"))
+                })?;
+            let holder = serde_json::from_slice(&body.into_bytes()).unwrap_or(Holder {
+                host: "?".into(),
+                pid: 0,
+                run_id: "?".into(),
+                version: "?".into(),
+                since: "?".into(),
+                expires: "1970-01-01T00:00:00Z".into(),
+            });
+            Ok((Some(holder), etag))
+        }
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
+            Ok((None, String::new()))
+        }
+        Err(e) => Err(LockError::Aws(format!(
+            "reading s3://{bucket}/{LOCK_KEY}: {}",
+            errors::describe(&e)
+        ))),
+    }
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// This machine's name, as the kernel knows it.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown-host".to_string())
+}
+
+/// Whether `pid` on this host is a running amipub. Where /proc cannot tell (not Linux), the
+/// holder is taken to be alive and only its lease's lapse frees the lock.
+fn process_is_amipub(pid: u32) -> bool {
+    if !std::path::Path::new("/proc/self").exists() {
+        return true;
+    }
+    match std::fs::read(format!("/proc/{pid}/cmdline")) {
+        Ok(cmd) => cmd
+            .split(|b| *b == 0)
+            .next()
+            .is_some_and(|argv0| String::from_utf8_lossy(argv0).contains("amipub")),
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lapsed_lease_is_stale_and_a_live_one_is_not() {
+        let mut h = Holder::me("run", "1.0.0");
+        h.host = "another-host".into();
+        assert!(!h.is_stale());
+        h.expires = rfc3339(SystemTime::now() - Duration::from_secs(1));
+        assert!(h.is_stale());
+    }
+
+    #[test]
+    fn a_holder_on_this_host_whose_process_is_gone_is_stale() {
+        let mut h = Holder::me("run", "1.0.0");
+        // This test process is not named amipub... unless it is the amipub test binary.
+        h.pid = u32::MAX;
+        assert!(h.is_stale());
+    }
+}

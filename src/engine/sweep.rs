@@ -1,0 +1,143 @@
+//! Leftovers of interrupted runs (kill -9, a lost machine): once this run holds a staging
+//! bucket's lock, no other run can be using that bucket, so every other run that staged there
+//! is over. Their build instances are terminated and their staged files and signing material
+//! deleted. Bundles stay (an instance-store AMI boots from its bundle; `amipub cleanup` removes
+//! the ones no AMI uses), and AMIs are preflight's business (reused, or replaced when failed).
+
+use std::collections::BTreeSet;
+
+use crate::aws::{RegionClients, errors, tags};
+use crate::engine::bootstrap::BUNDLE_NAME;
+
+/// What a sweep removed, one line per kind.
+pub async fn sweep_region(
+    c: &RegionClients,
+    bucket: &str,
+    this_run: &str,
+) -> Result<Vec<String>, String> {
+    let runs: BTreeSet<String> = run_prefixes(c, bucket)
+        .await?
+        .into_iter()
+        .filter(|r| r != this_run)
+        .collect();
+    if runs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut done = Vec::new();
+    let instances = live_instances_of(c, &runs).await?;
+    if !instances.is_empty() {
+        c.ec2
+            .terminate_instances()
+            .set_instance_ids(Some(instances.clone()))
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "terminating {} left by an interrupted run: {}",
+                    instances.join(", "),
+                    errors::describe(&e)
+                )
+            })?;
+        done.push(format!(
+            "terminated build instance(s) of interrupted runs: {}",
+            instances.join(", ")
+        ));
+    }
+    let mut keys = Vec::new();
+    for run in &runs {
+        keys.extend(
+            super::staging::list_keys(c, bucket, &format!("{run}/"))
+                .await?
+                .into_iter()
+                .filter(|k| !is_bundle(k)),
+        );
+    }
+    if !keys.is_empty() {
+        super::staging::delete_keys(c, bucket, &keys).await?;
+        done.push(format!(
+            "deleted {} staged object(s) of interrupted runs in s3://{bucket} ({})",
+            keys.len(),
+            runs.iter().cloned().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    Ok(done)
+}
+
+/// A bundle file (`<run>/<build>/image.*`), which an instance-store AMI may boot from.
+fn is_bundle(key: &str) -> bool {
+    key.rsplit('/')
+        .next()
+        .is_some_and(|name| name.starts_with(&format!("{BUNDLE_NAME}.")))
+        && !key.contains("/signing/")
+}
+
+/// The run IDs that have a prefix in `bucket`.
+async fn run_prefixes(c: &RegionClients, bucket: &str) -> Result<Vec<String>, String> {
+    let mut runs = Vec::new();
+    let mut token = None;
+    loop {
+        let page =
+            c.s3.list_objects_v2()
+                .bucket(bucket)
+                .delimiter("/")
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| format!("listing s3://{bucket}: {}", errors::describe(&e)))?;
+        runs.extend(
+            page.common_prefixes()
+                .iter()
+                .filter_map(|p| p.prefix())
+                .map(|p| p.trim_end_matches('/').to_string())
+                .filter(|p| !p.starts_with('.')),
+        );
+        match page.next_continuation_token() {
+            Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
+            _ => return Ok(runs),
+        }
+    }
+}
+
+async fn live_instances_of(
+    c: &RegionClients,
+    runs: &BTreeSet<String>,
+) -> Result<Vec<String>, String> {
+    let filter = aws_sdk_ec2::types::Filter::builder()
+        .name(format!("tag:{}", tags::RUN_ID))
+        .set_values(Some(runs.iter().cloned().collect()))
+        .build();
+    let out = c
+        .ec2
+        .describe_instances()
+        .filters(filter)
+        .filters(tags::instance_not_terminated())
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "looking for instances of interrupted runs: {}",
+                errors::describe(&e)
+            )
+        })?;
+    Ok(out
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter_map(|i| i.instance_id())
+        .map(str::to_string)
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundles_stay_and_everything_else_goes() {
+        assert!(is_bundle("r/b/image.part.0"));
+        assert!(is_bundle("r/b/image.manifest.xml"));
+        assert!(!is_bundle("r/b/provision.sh"));
+        assert!(!is_bundle("r/b/status"));
+        assert!(!is_bundle("r/b/signing/image.key"));
+    }
+}
