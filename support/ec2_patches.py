@@ -142,11 +142,31 @@ def patch_image_states(control):
 
     # `state` becomes a data descriptor of moto's Ami: it wins over the instance attribute, and
     # moto's own assignments (Ami.__init__, DisableImage, EnableImage) go through the setter.
+    # One request sees one moment: moto serialises an image's StateReason before its State, so
+    # reading the clock for each would let a response say `failed` with no reason when the
+    # transition falls between the two reads. Describe calls freeze "now" for their duration.
+    frozen = threading.local()
+
+    def now():
+        return getattr(frozen, "at", None) or time.monotonic()
+
     def get_state(ami):
         ready = ami.__dict__.get("_amipub_ready_at")
         if ready is not None:
-            return "pending" if time.monotonic() < ready else ami._amipub_final
+            return "pending" if now() < ready else ami._amipub_final
         return ami.__dict__.get("_amipub_state", ami.__dict__.get("state"))
+
+    def at_one_moment(method):
+        def handler(self, *args, **kwargs):
+            frozen.at = time.monotonic()
+            try:
+                return method(self, *args, **kwargs)
+            finally:
+                frozen.at = None
+
+        return handler
+
+    AmisResponse.describe_images = at_one_moment(AmisResponse.describe_images)
 
     def set_state(ami, value):
         ami.__dict__["_amipub_state"] = value

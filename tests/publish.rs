@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use aws_sdk_ec2::types::Filter;
 use common::emulator::{Emulator, Options, aws_env, eventually};
-use common::{Scratch, run_expect};
+use common::{Scratch, count_entries, run_expect};
 
 const EBS: &str = "configs/test-ebs.yaml";
 
@@ -52,14 +52,6 @@ async fn assert_nothing_left(emu: &Emulator, region: &str, bucket: &str) {
         emu.objects(region, bucket).await.is_empty(),
         "{region}: objects are left in {bucket}"
     );
-}
-
-fn count_entries(v: &serde_json::Value) -> usize {
-    v.as_object()
-        .unwrap()
-        .values()
-        .map(|l| l.as_array().unwrap().len())
-        .sum()
 }
 
 #[tokio::test]

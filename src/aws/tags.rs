@@ -9,21 +9,25 @@ pub const RUN_ID: &str = "amipub:run-id";
 pub const BUILD: &str = "amipub:build";
 /// The profile's version.
 pub const VERSION: &str = "amipub:version";
+/// The staging bucket of the build, whose lock the run held: what ties a build instance to
+/// the runs that may be using it.
+pub const BUCKET: &str = "amipub:bucket";
 
 /// The tags of a resource made for `build` in `run_id`, plus the profile's own tags.
 pub fn for_build(
     run_id: &str,
-    build: &str,
+    build: &crate::matrix::Build,
     version: &str,
-    extra: &std::collections::BTreeMap<String, String>,
 ) -> Vec<(String, String)> {
     let mut v = vec![
         (MANAGED.to_string(), "true".to_string()),
         (RUN_ID.to_string(), run_id.to_string()),
-        (BUILD.to_string(), build.to_string()),
+        (BUILD.to_string(), build.name.clone()),
         (VERSION.to_string(), version.to_string()),
-        ("Name".to_string(), format!("amipub {build}")),
+        (BUCKET.to_string(), build.bucket.clone()),
+        ("Name".to_string(), format!("amipub {}", build.name)),
     ];
+    let extra = &build.tags;
     v.extend(extra.iter().map(|(k, val)| (k.clone(), val.clone())));
     v
 }

@@ -261,6 +261,7 @@ pub(crate) async fn execute(
         Err(_) => Vec::new(),
     };
     engine.release().await;
+    let left_behind = engine.ledger().left_behind();
     drop(engine);
     drop(events);
     let (writer, durations) = consumer
@@ -300,6 +301,18 @@ pub(crate) async fn execute(
     if let Some(e) = writer.error {
         return Err(Error::Failed(format!(
             "the run's outputs could not all be written: {e}"
+        )));
+    }
+    let all_published = outcomes
+        .iter()
+        .all(|o| matches!(o, Outcome::Published { .. }));
+    if all_published && !left_behind.is_empty() {
+        // Every AMI is published and recorded, but something still costs money: say so, and
+        // fail, so that CI does not pass over it.
+        return Err(Error::Failed(format!(
+            "every build is published, but these were left behind:\n  {}\nthe next publish of \
+             this profile removes them, or run `amipub cleanup --run {run_id} --all-regions --yes`",
+            left_behind.join("\n  ")
         )));
     }
     Ok(outcomes)

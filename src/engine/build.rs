@@ -284,12 +284,7 @@ impl Engine {
 
     /// The EC2 tags of everything `b` makes in this run.
     pub(super) fn build_tags(&self, b: &Build) -> Vec<aws_sdk_ec2::types::Tag> {
-        tags::ec2(&tags::for_build(
-            &self.opts.run_id,
-            &b.name,
-            &self.opts.version,
-            &b.tags,
-        ))
+        tags::ec2(&tags::for_build(&self.opts.run_id, b, &self.opts.version))
     }
 
     pub(super) fn note(&self, b: &Build, message: String) {

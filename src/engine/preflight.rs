@@ -218,8 +218,9 @@ fn credentials_problem(
         format!(
             "the AWS credentials expire in {}, but a build's presigned URLs must work for {} \
              (timeouts.provision and 5 minutes for the last uploads), and URLs stop working when \
-             the credentials that signed them expire. Use longer-lived credentials (e.g. \
-             duration_seconds in the profile of ~/.aws/config, or a longer session), or lower \
+             the credentials that signed them expire. Use credentials that last longer (e.g. a \
+             role session of 2 hours: `aws sts assume-role --duration-seconds 7200`, exported as \
+             AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN), or lower \
              timeouts.provision",
             humantime::format_duration(Duration::from_secs(left.as_secs())),
             humantime::format_duration(needed)

@@ -72,24 +72,34 @@ impl Engine {
             .filter(|b| self.preflight.buckets_to_create.contains(*b))
             .collect();
         let shared_tags = tags::for_shared(&self.opts.version, builds.iter().map(|b| &b.tags));
-        let stage = staging::prepare_region(c, region, &to_create, &shared_tags).await;
-        let failed = stage.is_err();
-        let _ = self.regions[region].1.set(stage);
-        if failed {
-            // The region's builds fail with the staging error; no lock is needed for them.
-            return Ok(Vec::new());
-        }
-        let mut leases = Vec::new();
+        let stage = match staging::prepare_region(c, region, &to_create, &shared_tags).await {
+            Ok(stage) => stage,
+            Err(e) => {
+                // The region's builds fail with the staging error; no lock is needed for them.
+                let _ = self.regions[region].1.set(Err(e));
+                return Ok(Vec::new());
+            }
+        };
+        let mut leases: Vec<Arc<Lease>> = Vec::new();
         for bucket in buckets {
-            match lock::acquire(c, region, bucket, me, self.opts.break_lock).await {
-                Ok(l) => leases.push(Arc::new(l)),
+            let lease = match lock::acquire(c, region, bucket, me, self.opts.break_lock).await {
+                Ok(l) => Arc::new(l),
                 Err(e) => {
                     for l in &leases {
                         let _ = l.release(c).await;
                     }
+                    if let LockError::Aws(why) = &e {
+                        // S3 failed rather than another run holding the lock: the region's
+                        // builds fail with the reason, the other regions go on.
+                        let _ = self.regions[region]
+                            .1
+                            .set(Err(format!("cannot take the lock of s3://{bucket}: {why}")));
+                        return Ok(Vec::new());
+                    }
                     return Err(e);
                 }
-            }
+            };
+            leases.push(lease);
             match sweep::sweep_region(c, bucket, &self.opts.run_id).await {
                 Ok(lines) => lines.into_iter().for_each(|message| {
                     self.events.send(Event::Warning {
@@ -105,6 +115,7 @@ impl Engine {
                 }),
             }
         }
+        let _ = self.regions[region].1.set(Ok(stage));
         Ok(leases)
     }
 

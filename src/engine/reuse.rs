@@ -94,7 +94,7 @@ impl Engine {
             snapshots = seen.snapshot_ids;
         }
         let run_id = found.run_id.clone().unwrap_or_default();
-        let want = tags::for_build(&run_id, &b.name, &self.opts.version, &b.tags);
+        let want = tags::for_build(&run_id, b, &self.opts.version);
         let missing: Vec<(String, String)> = want
             .into_iter()
             .filter(|(k, v)| found.tags.get(k) != Some(v))

@@ -366,3 +366,47 @@ pub async fn delete_keys(c: &RegionClients, bucket: &str, keys: &[String]) -> Re
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ec2::error::ErrorMetadata;
+    use aws_sdk_ec2::operation::create_security_group::CreateSecurityGroupError;
+    use aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsOutput;
+    use aws_sdk_ec2::types::SecurityGroup;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    use super::*;
+
+    /// Two publishes starting together in a region both find no group, both create it, and
+    /// one of them is told it exists: that one must use it, not fail its builds.
+    #[tokio::test]
+    async fn a_group_another_run_created_meanwhile_is_used() {
+        let none_yet = mock!(aws_sdk_ec2::Client::describe_security_groups)
+            .then_output(|| DescribeSecurityGroupsOutput::builder().build());
+        let lost_race = mock!(aws_sdk_ec2::Client::create_security_group).then_error(|| {
+            CreateSecurityGroupError::generic(
+                ErrorMetadata::builder()
+                    .code("InvalidGroup.Duplicate")
+                    .message("The security group 'amipub-build' already exists")
+                    .build(),
+            )
+        });
+        let there = mock!(aws_sdk_ec2::Client::describe_security_groups).then_output(|| {
+            DescribeSecurityGroupsOutput::builder()
+                .security_groups(SecurityGroup::builder().group_id("sg-0123").build())
+                .build()
+        });
+        let c = RegionClients {
+            ec2: mock_client!(
+                aws_sdk_ec2,
+                RuleMode::Sequential,
+                [&none_yet, &lost_race, &there]
+            ),
+            s3: mock_client!(aws_sdk_s3, []),
+        };
+        let tags = [("amipub:managed".to_string(), "true".to_string())];
+        assert_eq!(ensure_security_group(&c, &tags).await.unwrap(), "sg-0123");
+        assert_eq!(lost_race.num_calls(), 1);
+        assert_eq!(there.num_calls(), 1);
+    }
+}

@@ -1,7 +1,7 @@
-//! Leftovers of interrupted runs (kill -9, a lost machine): once this run holds a staging
-//! bucket's lock, no other run can be using that bucket, so every other run that staged there
-//! is over. Their build instances are terminated and their staged files and signing material
-//! deleted. Bundles stay (an instance-store AMI boots from its bundle; `amipub cleanup` removes
+//! Leftovers of interrupted runs (kill -9, a lost machine, a call that failed while
+//! finishing): once this run holds a staging bucket's lock, no other run can be using that
+//! bucket, so every other run that staged there is over. Their build instances (tagged with
+//! the bucket) are terminated and their staged files and signing material deleted. Bundles stay (an instance-store AMI boots from its bundle; `amipub cleanup` removes
 //! the ones no AMI uses), and AMIs are preflight's business (reused, or replaced when failed).
 
 use std::collections::BTreeSet;
@@ -15,16 +15,8 @@ pub async fn sweep_region(
     bucket: &str,
     this_run: &str,
 ) -> Result<Vec<String>, String> {
-    let runs: BTreeSet<String> = run_prefixes(c, bucket)
-        .await?
-        .into_iter()
-        .filter(|r| r != this_run)
-        .collect();
-    if runs.is_empty() {
-        return Ok(Vec::new());
-    }
     let mut done = Vec::new();
-    let instances = live_instances_of(c, &runs).await?;
+    let instances = live_instances_of(c, bucket, this_run).await?;
     if !instances.is_empty() {
         c.ec2
             .terminate_instances()
@@ -43,21 +35,30 @@ pub async fn sweep_region(
             instances.join(", ")
         ));
     }
+    let runs: BTreeSet<String> = run_prefixes(c, bucket)
+        .await?
+        .into_iter()
+        .filter(|r| r != this_run)
+        .collect();
     let mut keys = Vec::new();
-    for run in &runs {
-        keys.extend(
-            super::staging::list_keys(c, bucket, &format!("{run}/"))
-                .await?
-                .into_iter()
-                .filter(|k| !is_bundle(k)),
-        );
+    let mut swept = Vec::new();
+    for run in runs {
+        let found: Vec<String> = super::staging::list_keys(c, bucket, &format!("{run}/"))
+            .await?
+            .into_iter()
+            .filter(|k| !is_bundle(k))
+            .collect();
+        if !found.is_empty() {
+            keys.extend(found);
+            swept.push(run);
+        }
     }
     if !keys.is_empty() {
         super::staging::delete_keys(c, bucket, &keys).await?;
         done.push(format!(
             "deleted {} staged object(s) of interrupted runs in s3://{bucket} ({})",
             keys.len(),
-            runs.iter().cloned().collect::<Vec<_>>().join(", ")
+            swept.join(", ")
         ));
     }
     Ok(done)
@@ -98,18 +99,16 @@ async fn run_prefixes(c: &RegionClients, bucket: &str) -> Result<Vec<String>, St
     }
 }
 
+/// Build instances of other runs that staged in `bucket` and still exist.
 async fn live_instances_of(
     c: &RegionClients,
-    runs: &BTreeSet<String>,
+    bucket: &str,
+    this_run: &str,
 ) -> Result<Vec<String>, String> {
-    let filter = aws_sdk_ec2::types::Filter::builder()
-        .name(format!("tag:{}", tags::RUN_ID))
-        .set_values(Some(runs.iter().cloned().collect()))
-        .build();
     let out = c
         .ec2
         .describe_instances()
-        .filters(filter)
+        .filters(tags::filter(tags::BUCKET, bucket))
         .filters(tags::instance_not_terminated())
         .send()
         .await
@@ -123,6 +122,11 @@ async fn live_instances_of(
         .reservations()
         .iter()
         .flat_map(|r| r.instances())
+        .filter(|i| {
+            i.tags()
+                .iter()
+                .any(|t| t.key() == Some(tags::RUN_ID) && t.value().is_some_and(|v| v != this_run))
+        })
         .filter_map(|i| i.instance_id())
         .map(str::to_string)
         .collect())

@@ -1,14 +1,11 @@
 """The emulator's EC2 is as strict as EC2 where support/ec2_patches.py says it is.
 
-Starts support/emulator.py once for the module and talks to its endpoint (the strict proxy in
-front of moto) with boto3. Run: .venv/bin/python -m unittest discover -s support/tests -v
+Starts support/emulator.py once for the module (through emulated.py) and talks to its endpoint
+(the strict proxy in front of moto) with boto3.
+Run: .venv/bin/python -m unittest discover -s support/tests -v
 """
 
-import json
 import os
-import subprocess
-import sys
-import tempfile
 import time
 import unittest
 import uuid
@@ -17,65 +14,17 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from emulated import ROOT, EmulatedTestCase
+
 SOURCE_AMI = "ami-eeb66aee"  # ap-northeast-1's 14.04 HVM image in regions.yaml
 REGION = "ap-northeast-1"
 OTHER_REGION = "ap-southeast-1"
 PENDING = 0.6  # image_pending_seconds for these tests: short, yet long enough to see pending
 
 
-class Ec2StrictTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory(prefix="ec2-strict-")
-        cls.stderr = open(os.path.join(cls.tmp.name, "emulator.stderr"), "w+")
-        cls.proc = subprocess.Popen(
-            [sys.executable, os.path.join(ROOT, "support", "emulator.py"),
-             "--regions-file", os.path.join(ROOT, "regions.yaml"),
-             "--work", os.path.join(cls.tmp.name, "work"),
-             "--image-pending-seconds", str(PENDING)],
-            stdout=subprocess.PIPE, stderr=cls.stderr, text=True, cwd=ROOT,
-        )
-        try:
-            line = cls.proc.stdout.readline()
-            info = json.loads(line)
-        except Exception:
-            log = cls.emulator_log()
-            cls.stop()
-            raise RuntimeError(f"the emulator did not start:\n{log}")
-        cls.endpoint, cls.work = info["endpoint"], info["work"]
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.stop()
-
-    @classmethod
-    def stop(cls):
-        if cls.proc.poll() is None:
-            cls.proc.terminate()
-            try:
-                cls.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                cls.proc.kill()
-                cls.proc.wait(timeout=10)
-        cls.proc.stdout.close()
-        cls.stderr.close()
-        cls.tmp.cleanup()
-
-    @classmethod
-    def emulator_log(cls):
-        cls.stderr.flush()
-        cls.stderr.seek(0)
-        return cls.stderr.read()
-
-    def run(self, result=None):
-        # Print the emulator's stderr when a test of this class fails or errs.
-        result = result if result is not None else self.defaultTestResult()
-        before = len(result.failures) + len(result.errors)
-        out = super().run(result)
-        if len(result.failures) + len(result.errors) > before and not self.stderr.closed:
-            print(f"\n--- emulator stderr ---\n{self.emulator_log()}\n---", file=sys.stderr)
-        return out
+class Ec2StrictTest(EmulatedTestCase):
+    emulator_args = ("--regions-file", os.path.join(ROOT, "regions.yaml"),
+                     "--image-pending-seconds", str(PENDING))
 
     def setUp(self):
         self.control({})
@@ -90,12 +39,6 @@ class Ec2StrictTest(unittest.TestCase):
             # and errors the tests expect are not retried by the SDK anyway.
             config=Config(retries={"mode": "standard", "max_attempts": 8}),
         )
-
-    def control(self, conf):
-        path = os.path.join(self.work, "control.json")
-        with open(path + ".tmp", "w", encoding="utf-8") as f:
-            json.dump(conf, f)
-        os.replace(path + ".tmp", path)
 
     def name(self, prefix="img"):
         return f"{prefix}-{uuid.uuid4().hex[:12]}"

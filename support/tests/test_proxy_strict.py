@@ -3,9 +3,9 @@ least as strict as AWS, and the fault injection, seen from a client.
 
     cd /work/main && .venv/bin/python -m unittest discover -s support/tests -v
 
-One emulator for the whole module (starting moto takes seconds); each test uses its own
-buckets, Regions or operations and rewrites control.json, so the tests do not depend on each
-other's order.
+One emulator for the whole module (through emulated.py; starting moto takes seconds); each test
+uses its own buckets, Regions or operations and rewrites control.json, so the tests do not
+depend on each other's order.
 """
 
 import datetime
@@ -13,14 +13,10 @@ import http.client
 import json
 import os
 import random
-import shutil
-import subprocess
-import sys
 import tempfile
 import time
 import unittest
 import urllib.parse
-import urllib.request
 
 import boto3
 import botocore.auth
@@ -29,55 +25,18 @@ import botocore.credentials
 import botocore.exceptions
 from botocore.config import Config
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from emulated import ROOT, EmulatedTestCase, Emulator
+
 ACCOUNT = "123456789012"  # moto's default account
 NO_RETRY = {"total_max_attempts": 1}
 
 
-class Emulator:
-    """support/emulator.py as a subprocess; its stderr kept in a file, shown on failure."""
+class ProxyEmulator(Emulator):
+    """The emulator, with a client and raw requests (signed or not) to its endpoint."""
 
-    def __init__(self, *args):
-        self.err = tempfile.NamedTemporaryFile(prefix="emulator-", suffix=".err", delete=False)
-        self.proc = subprocess.Popen(
-            [sys.executable, os.path.join(ROOT, "support/emulator.py"),
-             "--regions-file", os.path.join(ROOT, "regions.yaml"), *args],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=self.err, start_new_session=True,
-        )
-        line = self.proc.stdout.readline()
-        if not line:
-            self.stop()
-            raise RuntimeError("emulator did not start:\n" + self.stderr())
-        ready = json.loads(line)
-        self.endpoint, self.work = ready["endpoint"], ready["work"]
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self.host, self.port = urllib.parse.urlsplit(self.endpoint).netloc.split(":")
-
-    def stderr(self):
-        with open(self.err.name, encoding="utf-8", errors="replace") as f:
-            return f.read()
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        self.proc.stdout.close()
-        self.err.close()
-        os.unlink(self.err.name)
-        if getattr(self, "work", None):
-            shutil.rmtree(self.work, ignore_errors=True)
-
-    def control(self, conf):
-        path = os.path.join(self.work, "control.json")
-        with open(path + ".tmp", "w", encoding="utf-8") as f:
-            json.dump(conf, f)
-        os.replace(path + ".tmp", path)
-
-    def stats(self):
-        with urllib.request.urlopen(self.endpoint + "/_amipub/stats") as r:
-            return json.load(r)
 
     def client(self, service, region="us-east-1", key="testing", secret="testing", token=None,
                retries=NO_RETRY, validate=True):
@@ -115,25 +74,13 @@ def code_of(body):
     return text.split("<Code>", 1)[1].split("</Code>", 1)[0] if "<Code>" in text else None
 
 
-class ProxyStrictTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.emu = Emulator()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.emu.stop()
+class ProxyStrictTest(EmulatedTestCase):
+    emulator_class = ProxyEmulator
+    emulator_args = ("--regions-file", os.path.join(ROOT, "regions.yaml"))
+    stderr_limit = 5000
 
     def setUp(self):
         self.emu.control({})
-
-    def run(self, result=None):
-        # On failure, show what the emulator wrote to stderr.
-        before = len(result.failures) + len(result.errors) if result else 0
-        out = super().run(result)
-        if result and len(result.failures) + len(result.errors) > before:
-            print("\n--- emulator stderr ---\n" + self.emu.stderr()[-5000:], file=sys.stderr)
-        return out
 
     def bucket(self, name, region):
         s3 = self.emu.client("s3", region)

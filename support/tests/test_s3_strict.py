@@ -1,14 +1,10 @@
 """The emulator's S3 is as strict as S3 where support/s3_patches.py says it is.
 
-Starts support/emulator.py once for the module and talks to its endpoint (the strict proxy in
-front of moto) with boto3. Run: .venv/bin/python -m unittest discover -s support/tests -v
+Starts support/emulator.py once for the module (through emulated.py) and talks to its endpoint
+(the strict proxy in front of moto) with boto3.
+Run: .venv/bin/python -m unittest discover -s support/tests -v
 """
 
-import json
-import os
-import subprocess
-import sys
-import tempfile
 import unittest
 import uuid
 
@@ -20,7 +16,8 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from emulated import EmulatedTestCase
+
 KEY, SECRET = "testing", "testing"
 # Whether this botocore's S3 model knows CreateBucketConfiguration.Tags (else: raw requests).
 MODEL_HAS_TAGS = "Tags" in botocore.session.get_session().get_service_model("s3").shape_for(
@@ -43,56 +40,7 @@ def config_xml(tags=(), location=None, raw_tags=None):
     return "".join(parts).encode()
 
 
-class S3StrictTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory(prefix="s3-strict-")
-        cls.stderr = open(os.path.join(cls.tmp.name, "emulator.stderr"), "w+")
-        cls.proc = subprocess.Popen(
-            [sys.executable, os.path.join(ROOT, "support", "emulator.py"),
-             "--work", os.path.join(cls.tmp.name, "work")],
-            stdout=subprocess.PIPE, stderr=cls.stderr, text=True, cwd=ROOT,
-        )
-        try:
-            info = json.loads(cls.proc.stdout.readline())
-        except Exception:
-            log = cls.emulator_log()
-            cls.stop()
-            raise RuntimeError(f"the emulator did not start:\n{log}")
-        cls.endpoint, cls.work = info["endpoint"], info["work"]
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.stop()
-
-    @classmethod
-    def stop(cls):
-        if cls.proc.poll() is None:
-            cls.proc.terminate()
-            try:
-                cls.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                cls.proc.kill()
-                cls.proc.wait(timeout=10)
-        cls.proc.stdout.close()
-        cls.stderr.close()
-        cls.tmp.cleanup()
-
-    @classmethod
-    def emulator_log(cls):
-        cls.stderr.flush()
-        cls.stderr.seek(0)
-        return cls.stderr.read()
-
-    def run(self, result=None):
-        # Print the emulator's stderr when a test of this class fails or errs.
-        result = result if result is not None else self.defaultTestResult()
-        before = len(result.failures) + len(result.errors)
-        out = super().run(result)
-        if len(result.failures) + len(result.errors) > before and not self.stderr.closed:
-            print(f"\n--- emulator stderr ---\n{self.emulator_log()}\n---", file=sys.stderr)
-        return out
-
+class S3StrictTest(EmulatedTestCase):
     # helpers
 
     def s3(self, region):

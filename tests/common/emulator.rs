@@ -12,6 +12,9 @@ use aws_sdk_ec2::types::Filter;
 
 use super::root;
 
+/// The emulator's account (moto's default).
+pub const ACCOUNT: &str = "123456789012";
+
 /// A running emulator; stopped on drop.
 pub struct Emulator {
     child: Child,
@@ -224,6 +227,64 @@ impl Emulator {
                 .collect(),
             Err(_) => Vec::new(),
         }
+    }
+
+    /// Every AMI the account owns in `region`, tagged or not.
+    pub async fn own_images(&self, region: &str) -> Vec<aws_sdk_ec2::types::Image> {
+        let (ec2, _) = self.clients(region).await;
+        ec2.describe_images()
+            .owners("self")
+            .send()
+            .await
+            .unwrap()
+            .images()
+            .to_vec()
+    }
+
+    /// Every snapshot the account owns in `region`, tagged or not (moto's "self" also
+    /// answers the upstream images' snapshots, so the owner is checked here).
+    pub async fn own_snapshots(&self, region: &str) -> Vec<aws_sdk_ec2::types::Snapshot> {
+        let (ec2, _) = self.clients(region).await;
+        ec2.describe_snapshots()
+            .owner_ids("self")
+            .send()
+            .await
+            .unwrap()
+            .snapshots()
+            .iter()
+            .filter(|s| s.owner_id() == Some(ACCOUNT))
+            .cloned()
+            .collect()
+    }
+
+    /// Whether `bucket` exists (asked through its own region's client, as S3 requires).
+    pub async fn bucket_exists(&self, region: &str, bucket: &str) -> bool {
+        let (_, s3) = self.clients(region).await;
+        s3.head_bucket().bucket(bucket).send().await.is_ok()
+    }
+
+    /// A stats counter, 0 when absent.
+    pub fn stat(&self, key: &str) -> u64 {
+        self.stats().get(key).and_then(|v| v.as_u64()).unwrap_or(0)
+    }
+
+    /// The sum of the stats counters whose key starts with `prefix`.
+    pub fn stat_sum(&self, prefix: &str) -> u64 {
+        self.stats()
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .filter_map(|(_, v)| v.as_u64())
+            .sum()
+    }
+
+    /// The user data of every instance the simulator booted.
+    pub fn user_data(&self) -> Vec<String> {
+        std::fs::read_dir(&self.work)
+            .map(|d| {
+                d.filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("user-data")).ok())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Snapshots amipub tagged in `region`.

@@ -247,3 +247,61 @@ impl Drop for Running {
         }
     }
 }
+
+impl Scratch {
+    /// `amipub publish ARGS` against `emu`, polling every 100 ms.
+    pub fn publish(&self, emu: &emulator::Emulator, args: &[&str]) -> Command {
+        let mut c = self.against(emu, "publish");
+        c.args(["--poll-interval", "100ms"]).args(args);
+        c
+    }
+
+    /// The run IDs under `.amipub/runs`, oldest first.
+    pub fn runs(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.path(".amipub/runs"))
+            .map(|d| {
+                d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    /// Every event of run `run` so far.
+    pub fn events(&self, run: &str) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.path(&format!(".amipub/runs/{run}/events.ndjson")))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Waits at most `limit` until the newest run has `n` events for which `pred` holds.
+    pub fn wait_for_events(
+        &self,
+        limit: std::time::Duration,
+        n: usize,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> bool {
+        emulator::eventually(limit, || {
+            self.runs()
+                .last()
+                .is_some_and(|r| self.events(r).iter().filter(|e| pred(e)).count() >= n)
+        })
+    }
+}
+
+/// True for a `note` event whose message starts with `prefix`.
+pub fn note_starting(e: &serde_json::Value, prefix: &str) -> bool {
+    e["type"] == "note" && e["message"].as_str().is_some_and(|m| m.starts_with(prefix))
+}
+
+/// How many AMIs an ami_ids.json value lists.
+pub fn count_entries(v: &serde_json::Value) -> usize {
+    v.as_object()
+        .unwrap()
+        .values()
+        .map(|l| l.as_array().unwrap().len())
+        .sum()
+}
