@@ -4,27 +4,12 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use aws_sdk_ec2::types::Filter;
-use common::emulator::{Emulator, Options, aws_env, eventually};
+use common::emulator::{Emulator, Options};
 use common::{Scratch, count_entries, run_expect};
 
 const EBS: &str = "configs/test-ebs.yaml";
-
-fn publish(s: &Scratch, emu: &Emulator, args: &[&str]) -> assert_cmd::Command {
-    let mut cmd = s.amipub();
-    aws_env(&mut cmd);
-    cmd.args([
-        "publish",
-        "--endpoint-url",
-        &emu.endpoint,
-        "--poll-interval",
-        "100ms",
-    ])
-    .args(args);
-    cmd
-}
 
 fn tag(img: &aws_sdk_ec2::types::Image, key: &str) -> Option<String> {
     img.tags()
@@ -59,7 +44,7 @@ async fn one_build_end_to_end() {
     let emu = quick_emulator();
     let s = Scratch::new();
     let (out, _) = run_expect(
-        &mut publish(&s, &emu, &["--config", EBS, "--only", "us-east-1-1404-pv"]),
+        &mut s.publish(&emu, &["--config", EBS, "--only", "us-east-1-1404-pv"]),
         0,
     );
     assert!(out.contains("1 AMI published, 0 failed"), "{out}");
@@ -132,7 +117,7 @@ async fn official_matrix_as_public_ebs_builds() {
         "backing: instance-store",
         "backing: ebs",
     );
-    let (out, _) = run_expect(&mut publish(&s, &emu, &["--all-regions"]), 0);
+    let (out, _) = run_expect(&mut s.publish(&emu, &["--all-regions"]), 0);
     assert!(out.contains("32 AMIs published, 0 failed"), "{out}");
 
     let ids = s.ami_ids();
@@ -205,7 +190,7 @@ async fn only_one_build_leaves_other_entries_untouched() {
     let before = include_str!("data/ami_ids.excerpt.json");
     s.write("ami_ids.json", before);
     run_expect(
-        &mut publish(&s, &emu, &["--config", EBS, "--only", "us-east-1-1404-pv"]),
+        &mut s.publish(&emu, &["--config", EBS, "--only", "us-east-1-1404-pv"]),
         0,
     );
     let after = s.ami_ids();
@@ -252,7 +237,7 @@ async fn serial_mode_runs_one_build_at_a_time_in_plan_order() {
     let emu = quick_emulator();
     let s = Scratch::new();
     run_expect(
-        &mut publish(&s, &emu, &["--config", EBS, "--parallel=false"]),
+        &mut s.publish(&emu, &["--config", EBS, "--parallel=false"]),
         0,
     );
     let order = event_order(&s);
@@ -279,7 +264,7 @@ async fn a_failing_build_leaves_nothing_behind_and_a_rerun_finishes_the_job() {
     let emu = quick_emulator();
     emu.control(serde_json::json!({"provision_seconds": 0.2, "fail": ["us-east-1-1404-hvm"]}));
     let s = Scratch::new();
-    let (out, err) = run_expect(&mut publish(&s, &emu, &["--config", EBS]), 1);
+    let (out, err) = run_expect(&mut s.publish(&emu, &["--config", EBS]), 1);
     assert!(out.contains("3 AMIs published, 1 failed"), "{out}");
     assert!(
         out.contains("the provisioning script exited with status 3"),
@@ -310,7 +295,7 @@ async fn a_failing_build_leaves_nothing_behind_and_a_rerun_finishes_the_job() {
     assert_eq!(count_entries(&s.ami_ids()), 3);
 
     emu.control(serde_json::json!({"provision_seconds": 0.2}));
-    let (out, _) = run_expect(&mut publish(&s, &emu, &["--config", EBS]), 0);
+    let (out, _) = run_expect(&mut s.publish(&emu, &["--config", EBS]), 0);
     assert_eq!(out.matches("(already published)").count(), 3, "{out}");
     assert!(out.contains("4 AMIs published, 0 failed"), "{out}");
     assert_eq!(
@@ -328,7 +313,7 @@ async fn a_build_that_hangs_times_out_and_is_cleaned_up() {
     let s = Scratch::new();
     s.edit(EBS, "  provision: 30m", "  provision: 3s");
     let (out, _) = run_expect(
-        &mut publish(&s, &emu, &["--config", EBS, "--only", "us-east-1-1204-*"]),
+        &mut s.publish(&emu, &["--config", EBS, "--only", "us-east-1-1204-*"]),
         1,
     );
     assert!(
@@ -344,46 +329,12 @@ async fn a_build_that_hangs_times_out_and_is_cleaned_up() {
     assert_nothing_left(&emu, "us-east-1", "comboami-test-2-6-2-us-east-1").await;
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn ctrl_c_cleans_up_every_build_in_flight() {
-    let emu = Emulator::start(Options {
-        provision_seconds: 60.0,
-        ..Options::default()
-    });
-    let s = Scratch::new();
-    let child = s.spawn(
-        &emu,
-        &["publish", "--config", EBS, "--poll-interval", "100ms"],
-    );
-    let rt = tokio::runtime::Handle::current();
-    let launched = tokio::task::block_in_place(|| {
-        eventually(Duration::from_secs(30), || {
-            rt.block_on(emu.live_instances("us-east-1")).len() == 4
-        })
-    });
-    assert!(launched, "four instances launched");
-    child.signal("INT");
-    let out = tokio::task::block_in_place(|| child.wait(Duration::from_secs(120)));
-    let stderr = &out.stderr;
-    assert_eq!(out.code, Some(130), "{stderr}");
-    assert!(
-        stderr.contains("cleaning up the builds in flight"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("4 build(s) cancelled and cleaned up"),
-        "{stderr}"
-    );
-    assert!(emu.amipub_images("us-east-1").await.is_empty());
-    assert_nothing_left(&emu, "us-east-1", "comboami-test-2-6-2-us-east-1").await;
-}
-
 #[tokio::test]
 async fn machine_readable_lines_end_with_packer_artifact_lines() {
     let emu = quick_emulator();
     let s = Scratch::new();
     let (out, _) = run_expect(
-        &mut publish(&s, &emu, &["--config", EBS, "--machine-readable"]),
+        &mut s.publish(&emu, &["--config", EBS, "--machine-readable"]),
         0,
     );
     let ids = s.ami_ids();
@@ -415,7 +366,7 @@ async fn preflight_refuses_a_missing_source_ami_and_launches_nothing() {
     let emu = Emulator::start(Options::default());
     let s = Scratch::new();
     s.edit("regions.yaml", "ami-c51df2ae", "ami-0000dead");
-    let (_, err) = run_expect(&mut publish(&s, &emu, &["--config", EBS]), 3);
+    let (_, err) = run_expect(&mut s.publish(&emu, &["--config", EBS]), 3);
     assert!(
         err.contains("us-east-1-1404-pv: source AMI ami-0000dead does not exist in us-east-1"),
         "{err}"
@@ -437,7 +388,7 @@ async fn preflight_refuses_a_taken_name_and_force_replaces_it() {
         .unwrap();
     let squatter = squatter.image_id().unwrap().to_string();
     let s = Scratch::new();
-    let (_, err) = run_expect(&mut publish(&s, &emu, &["--config", EBS]), 3);
+    let (_, err) = run_expect(&mut s.publish(&emu, &["--config", EBS]), 3);
     assert!(
         err.contains(&format!(
             "the AMI name \"ComboAMI test 2.6.2-1404-hvm\" is taken in us-east-1 by {squatter}"
@@ -450,11 +401,7 @@ async fn preflight_refuses_a_taken_name_and_force_replaces_it() {
     );
 
     let (out, _) = run_expect(
-        &mut publish(
-            &s,
-            &emu,
-            &["--config", EBS, "--force", "--only", "*-1404-hvm"],
-        ),
+        &mut s.publish(&emu, &["--config", EBS, "--force", "--only", "*-1404-hvm"]),
         0,
     );
     assert!(
@@ -476,7 +423,7 @@ async fn preflight_refuses_a_taken_name_and_force_replaces_it() {
 async fn dry_run_prints_plan_and_preflight_and_launches_nothing() {
     let emu = Emulator::start(Options::default());
     let s = Scratch::new();
-    let (out, _) = run_expect(&mut publish(&s, &emu, &["--config", EBS, "--dry-run"]), 0);
+    let (out, _) = run_expect(&mut s.publish(&emu, &["--config", EBS, "--dry-run"]), 0);
     assert!(out.contains("4 builds in 1 region"), "{out}");
     assert!(
         out.contains("preflight: 1 region(s) checked for 4 build(s): ok"),
@@ -505,34 +452,12 @@ async fn dry_run_prints_plan_and_preflight_and_launches_nothing() {
     );
 }
 
-#[tokio::test]
-async fn throttling_is_retried() {
-    let emu = Emulator::start(Options {
-        provision_seconds: 0.2,
-        throttle_every: 4,
-        ..Options::default()
-    });
-    let s = Scratch::new();
-    let (out, _) = run_expect(&mut publish(&s, &emu, &["--config", EBS]), 0);
-    assert!(out.contains("4 AMIs published, 0 failed"), "{out}");
-    let stats = emu.stats();
-    let ec2_calls: u64 = stats
-        .iter()
-        .filter(|(k, _)| k.starts_with("amipub ec2:"))
-        .map(|(_, v)| v.as_u64().unwrap())
-        .sum();
-    assert!(
-        ec2_calls >= 20,
-        "every 4th of {ec2_calls} EC2 calls was throttled and retried: {stats:?}"
-    );
-}
-
 #[test]
 fn the_staging_bucket_is_private_and_encrypted() {
     let emu = quick_emulator();
     let s = Scratch::new();
     run_expect(
-        &mut publish(&s, &emu, &["--config", EBS, "--only", "us-east-1-1204-pv"]),
+        &mut s.publish(&emu, &["--config", EBS, "--only", "us-east-1-1204-pv"]),
         0,
     );
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -574,7 +499,7 @@ async fn a_bootstrap_over_16_kb_is_sent_compressed_and_one_that_cannot_fit_is_re
         &format!("    COMBOAMI_VERSION: \"{{version}}\"\n    COMBOAMI_NOTES: \"{notes}\""),
     );
     let (out, _) = run_expect(
-        &mut publish(&s, &emu, &["--config", EBS, "--only", "us-east-1-1404-hvm"]),
+        &mut s.publish(&emu, &["--config", EBS, "--only", "us-east-1-1404-hvm"]),
         0,
     );
     assert!(out.contains("1 AMI published, 0 failed"), "{out}");
@@ -604,7 +529,7 @@ async fn a_bootstrap_over_16_kb_is_sent_compressed_and_one_that_cannot_fit_is_re
         .collect();
     s.edit(EBS, &notes, &noise);
     let (out, _) = run_expect(
-        &mut publish(&s, &emu, &["--config", EBS, "--only", "us-east-1-1404-pv"]),
+        &mut s.publish(&emu, &["--config", EBS, "--only", "us-east-1-1404-pv"]),
         1,
     );
     assert!(

@@ -310,6 +310,11 @@ fn process_is_amipub(pid: u32) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use aws_sdk_s3::error::ErrorMetadata;
+    use aws_sdk_s3::operation::get_object::GetObjectOutput;
+    use aws_sdk_s3::operation::put_object::{PutObjectError, PutObjectOutput};
+    use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+
     use super::*;
 
     #[test]
@@ -324,8 +329,113 @@ mod tests {
     #[test]
     fn a_holder_on_this_host_whose_process_is_gone_is_stale() {
         let mut h = Holder::me("run", "1.0.0");
-        // This test process is not named amipub... unless it is the amipub test binary.
         h.pid = u32::MAX;
         assert!(h.is_stale());
+    }
+
+    /// S3 through `rules`, in order; EC2 is never called.
+    fn clients(rules: &[&Rule]) -> RegionClients {
+        RegionClients {
+            ec2: mock_client!(aws_sdk_ec2, []),
+            s3: mock_client!(aws_sdk_s3, RuleMode::Sequential, rules),
+        }
+    }
+
+    fn precondition_failed() -> PutObjectError {
+        PutObjectError::generic(ErrorMetadata::builder().code("PreconditionFailed").build())
+    }
+
+    /// A lease held by `run` on another host, lapsing `lapse_in_secs` from now (negative:
+    /// lapsed), as GetObject returns it with ETag `etag`.
+    fn held(run: &str, lapse_in_secs: i64, etag: &'static str) -> Rule {
+        let mut h = Holder::me(run, "1.0.0");
+        h.host = "build-box-2".into();
+        let now = SystemTime::now();
+        let lapse = Duration::from_secs(lapse_in_secs.unsigned_abs());
+        h.expires = rfc3339(if lapse_in_secs < 0 {
+            now - lapse
+        } else {
+            now + lapse
+        });
+        let body = serde_json::to_vec(&h).unwrap();
+        mock!(aws_sdk_s3::Client::get_object).then_output(move || {
+            GetObjectOutput::builder()
+                .e_tag(etag)
+                .body(ByteStream::from(body.clone()))
+                .build()
+        })
+    }
+
+    fn me() -> Holder {
+        Holder::me("this-run", "1.0.0")
+    }
+
+    #[tokio::test]
+    async fn a_free_lock_is_taken_with_a_create_only_write() {
+        let create = mock!(aws_sdk_s3::Client::put_object)
+            .match_requests(|r| r.if_none_match() == Some("*") && r.key() == Some(LOCK_KEY))
+            .then_output(|| PutObjectOutput::builder().e_tag("\"e1\"").build());
+        let c = clients(&[&create]);
+        let lease = acquire(&c, "us-east-1", "b", &me(), false).await.unwrap();
+        assert_eq!(*lease.etag.lock().await, "\"e1\"");
+    }
+
+    #[tokio::test]
+    async fn a_live_holder_refuses_the_lock_with_its_name() {
+        let create = mock!(aws_sdk_s3::Client::put_object).then_error(precondition_failed);
+        let c = clients(&[&create, &held("other-run", 300, "\"h\"")]);
+        match acquire(&c, "us-east-1", "b", &me(), false).await {
+            Err(LockError::Held { bucket, holder }) => {
+                assert_eq!(
+                    (bucket.as_str(), holder.run_id.as_str()),
+                    ("b", "other-run")
+                );
+                assert_eq!(holder.host, "build-box-2");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lapsed_lease_is_taken_over_only_if_it_is_still_the_one_read() {
+        let create = mock!(aws_sdk_s3::Client::put_object).then_error(precondition_failed);
+        let take_over = mock!(aws_sdk_s3::Client::put_object)
+            .match_requests(|r| r.if_match() == Some("\"old\""))
+            .then_output(|| PutObjectOutput::builder().e_tag("\"new\"").build());
+        let c = clients(&[&create, &held("dead-run", -1, "\"old\""), &take_over]);
+        let lease = acquire(&c, "us-east-1", "b", &me(), false).await.unwrap();
+        assert_eq!(*lease.etag.lock().await, "\"new\"");
+        assert_eq!(take_over.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn of_two_runs_taking_over_a_lapsed_lease_the_loser_is_refused() {
+        let create = mock!(aws_sdk_s3::Client::put_object).then_error(precondition_failed);
+        let lost = mock!(aws_sdk_s3::Client::put_object).then_error(precondition_failed);
+        let c = clients(&[
+            &create,
+            &held("dead-run", -1, "\"old\""),
+            &lost,
+            &held("winner-run", 600, "\"w\""),
+        ]);
+        match acquire(&c, "us-east-1", "b", &me(), false).await {
+            Err(LockError::Held { holder, .. }) => assert_eq!(holder.run_id, "winner-run"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn break_lock_takes_a_live_lease_and_a_lost_lease_cannot_be_renewed() {
+        let create = mock!(aws_sdk_s3::Client::put_object).then_error(precondition_failed);
+        let take_over = mock!(aws_sdk_s3::Client::put_object)
+            .match_requests(|r| r.if_match() == Some("\"h\""))
+            .then_output(|| PutObjectOutput::builder().e_tag("\"mine\"").build());
+        let renew = mock!(aws_sdk_s3::Client::put_object)
+            .match_requests(|r| r.if_match() == Some("\"mine\""))
+            .then_error(precondition_failed);
+        let c = clients(&[&create, &held("live-run", 300, "\"h\""), &take_over, &renew]);
+        let lease = acquire(&c, "us-east-1", "b", &me(), true).await.unwrap();
+        let err = lease.renew(&c).await.unwrap_err();
+        assert!(err.contains("taken over by another run"), "{err}");
     }
 }
