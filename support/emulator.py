@@ -5,8 +5,8 @@ Test and demo support only: nothing here is part of amipub's behaviour. Each pie
 named gap of the emulator:
 
 - moto runs no VMs. The *instance simulator* notices instances amipub launched (by their
-  amipub:run-id tag, read from moto's in-process state), fetches their real user data and runs that bootstrap with bash in a scratch
-  directory. Commands that would touch a real machine are harmless stand-ins found first on
+  amipub:run-id tag, read from moto's in-process state), fetches their real user data and
+  runs that bootstrap with bash in a scratch directory (simulator.py). Commands that would touch a real machine are harmless stand-ins found first on
   PATH: `bash` (the provisioning script's interpreter: the script is fetched for real, never
   run here), `poweroff`, and the AMI bundle tools. The bootstrap's requests (curl to presigned
   URLs) reach the emulator's S3 for real; gzip-compressed user data is expanded first, as
@@ -27,6 +27,7 @@ named gap of the emulator:
   account and Region (InvalidAMIName.Duplicate); RunInstances and CopyImage honour their client
   token (IdempotentParameterMismatch); new images are pending for a while and may end failed;
   TagSpecifications of CreateImage, RegisterImage and CopyImage are applied.
+- moto's S3 drops CreateBucket's tags and ListBuckets' BucketRegion; s3_patches.py adds them.
 - moto counts nothing, never fails, never throttles, and is kinder than AWS at the HTTP level.
   The strict proxy in front of it (always on; proxy.py, sigv4.py, s3rules.py, faults.py) counts
   requests by client and operation (GET /_amipub/stats), injects faults per operation

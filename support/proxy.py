@@ -50,7 +50,9 @@ control.json (<work>/control.json, re-read when it changes), the keys the proxy 
       "error": "InternalError" (code), "status": HTTP status (default 503 for throttling
       codes and Unavailable/ServiceUnavailable, 500 for InternalError/InternalFailure, else
       400), "message": optional,
-      "drop": true: close the connection without any response}
+      "drop": true: close the connection without any response (the request is not forwarded),
+      "lose_response": true: forward the request (it takes effect) and close the connection
+      without its response, as a connection breaking on the way back}
      The first rule that fires answers; every matching rule counts the request. A request
      answered with a fault is not forwarded to moto. S3 operations are S3's names (PutObject,
      GetObject, HeadObject, DeleteObject, DeleteObjects, ListObjectsV2, CreateBucket,
@@ -217,12 +219,14 @@ def make_proxy(moto_host, moto_port, throttle_every, control_path=None, credenti
                 return False
             if rule.get("drop"):
                 count(f"injected {self.client} {self.operation} drop")
-                self.close_connection = True
-                try:
-                    self.connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+                self.hang_up()
                 return True
+            if rule.get("lose_response"):
+                # The request reaches moto and takes effect; only its answer is lost, as when
+                # a connection breaks on the way back. The client cannot tell it from "drop".
+                count(f"injected {self.client} {self.operation} lose_response")
+                self.lose_response = True
+                return False
             code = str(rule.get("error", "InternalError"))
             count(f"injected {self.client} {self.operation} {code}")
             if code == "RequestLimitExceeded":
@@ -336,6 +340,14 @@ def make_proxy(moto_host, moto_port, throttle_every, control_path=None, credenti
             self.end_headers()
             self.wfile.write(data)
 
+        def hang_up(self):
+            """Closes the client's connection without an answer."""
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
         def forward(self, body, add_errors=None):
             hop = ("transfer-encoding", "connection", "content-length", "expect")
             headers = {k: v for k, v in self.headers.items() if k.lower() not in hop}
@@ -369,6 +381,10 @@ def make_proxy(moto_host, moto_port, throttle_every, control_path=None, credenti
                     c.close()
                     if fresh or attempt:
                         raise
+            if getattr(self, "lose_response", False):
+                self.lose_response = False
+                self.hang_up()
+                return
             if add_errors:
                 data = s3rules.add_delete_errors(data, add_errors)
             self.send_response(resp.status)

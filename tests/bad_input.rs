@@ -146,3 +146,17 @@ fn an_output_that_is_a_directory_is_a_usage_error() {
     let err = refused(&s, &["publish", "--config", EBS, "--output", "configs"]);
     assert!(err.contains("--output configs is a directory"), "{err}");
 }
+
+#[test]
+fn timeouts_longer_than_presigned_urls_can_last_are_refused() {
+    let s = Scratch::new();
+    s.edit(EBS, "provision: 30m", "provision: 8d");
+    let err = refused(&s, &["plan", "--config", EBS]);
+    assert!(
+        err.contains("timeouts.provision is 8days, longer than the 6days 23h 54m it may be"),
+        "{err}"
+    );
+    s.edit(EBS, "provision: 8d", "provision: 400000000000years");
+    let err = refused(&s, &["plan", "--config", EBS]);
+    assert!(err.contains("timeouts"), "{err}");
+}

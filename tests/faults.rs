@@ -611,17 +611,28 @@ fn a_failed_create_bucket_fails_the_region_before_launching() {
 }
 
 #[test]
-fn a_failed_seal_is_a_warning_and_the_ami_stands() {
+fn a_failed_seal_is_listed_as_left_behind_and_the_ami_stands() {
     let emu = emulator(0.2, 0.3);
     let s = Scratch::new();
     emu.control(json!({"faults": [{"operation": "s3:PutBucketPolicy", "error": "AccessDenied"}]}));
     let (out, err) = run_expect(
         &mut s.publish(&emu, &["--config", EBS, "--only", "us-east-1-1404-hvm"]),
-        0,
+        1,
     );
     assert!(
-        format!("{out}{err}").contains("its presigned upload URLs work until"),
-        "{out}\n{err}"
+        out.contains("its presigned upload URLs work until"),
+        "{out}"
+    );
+    assert!(
+        err.contains("every build is published, but these were left behind"),
+        "{err}"
+    );
+    assert!(err.contains("presigned upload URLs for s3://"), "{err}");
+    assert!(err.contains("(not sealed; they work until"), "{err}");
+    assert_eq!(
+        common::count_entries(&s.ami_ids()),
+        1,
+        "the AMI is recorded"
     );
     assert_only_published(&emu, 1);
 }
@@ -880,4 +891,44 @@ fn verify_ignores_another_profiles_amis_of_the_same_version() {
     );
     let (out, _) = run_expect(s.against(&emu, "verify").args(["--config", EBS]), 0);
     assert!(!out.contains("unlisted"), "{out}");
+}
+
+#[test]
+fn answers_lost_on_the_way_back_are_retried_without_doubling_anything() {
+    let emu = emulator(0.2, 0.3);
+    let s = Scratch::new();
+    // The first RunInstances and the first CreateImage take effect, and their answers are lost:
+    // the retried RunInstances must get the same instance (client token), the retried
+    // CreateImage must take the AMI the first attempt made.
+    emu.control(json!({"faults": [
+        {"operation": "ec2:RunInstances", "lose_response": true, "nth": [1]},
+        {"operation": "ec2:CreateImage", "lose_response": true, "nth": [1]}
+    ]}));
+    let (out, err) = run_expect(&mut s.publish(&emu, &["--config", EBS, "--only", TWO]), 0);
+    assert!(out.contains("2 AMIs published, 0 failed"), "{out}\n{err}");
+    assert_eq!(
+        emu.stat("injected amipub ec2:RunInstances lose_response"),
+        1
+    );
+    assert_eq!(emu.stat("injected amipub ec2:CreateImage lose_response"), 1);
+    block(async {
+        let (ec2, _) = emu.clients(REGION).await;
+        let launched: usize = ec2
+            .describe_instances()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("tag-key")
+                    .values("amipub:run-id")
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .reservations()
+            .iter()
+            .map(|r| r.instances().len())
+            .sum();
+        assert_eq!(launched, 2, "one instance per build, ever");
+    });
+    assert_only_published(&emu, 2);
 }

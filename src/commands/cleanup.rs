@@ -151,8 +151,14 @@ fn regions(args: &CleanupArgs) -> Result<Vec<String>, Error> {
                 .into(),
         ]));
     }
-    let text = std::fs::read_to_string(&args.regions_file)
-        .map_err(|e| Error::io(&args.regions_file, e))?;
+    let text =
+        crate::config::yaml::read_bounded(&args.regions_file, crate::config::yaml::MAX_FILE_BYTES)
+            .map_err(|e| {
+                Error::Usage(vec![format!(
+                    "cannot read {}: {e}",
+                    args.regions_file.display()
+                )])
+            })?;
     let file: crate::config::RegionsFile = serde_yaml::from_str(&text).map_err(|e| {
         Error::Usage(vec![format!(
             "{}: {e}; check it with `amipub plan`",

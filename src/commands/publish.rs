@@ -53,29 +53,6 @@ pub async fn run(args: PublishArgs) -> Result<(), Error> {
         .iter()
         .filter(|o| matches!(o, Outcome::Failed { .. }))
         .count();
-    let cancelled = outcomes
-        .iter()
-        .filter(|o| matches!(o, Outcome::Cancelled))
-        .count();
-    if cancelled > 0 {
-        let stop = STOPPED_BY
-            .get()
-            .map_or_else(|| "stopped".to_string(), ToString::to_string);
-        let written = if outcomes
-            .iter()
-            .any(|o| matches!(o, Outcome::Published { .. }))
-        {
-            format!("what was published is in {}", args.output.display())
-        } else {
-            "nothing was published".to_string()
-        };
-        return Err(Error::Interrupted(
-            format!(
-                "{stop}: {cancelled} build(s) cancelled and cleaned up, {failed} failed; {written}"
-            ),
-            interrupted_exit_code(),
-        ));
-    }
     if failed > 0 {
         return Err(Error::Failed(format!(
             "{failed} of {} build(s) failed; run the same command again to publish only what is missing",
@@ -212,7 +189,12 @@ pub(crate) async fn execute(
         cancel.clone(),
         interact,
     );
-    watch_signals(cancel.clone(), engine.ledger(), run_id.clone());
+    watch_signals(
+        cancel.clone(),
+        engine.ledger(),
+        run_id.clone(),
+        args.output.clone(),
+    );
 
     let mut writer = OutputWriter::new(
         args.output.clone(),
@@ -262,6 +244,7 @@ pub(crate) async fn execute(
     };
     engine.release().await;
     let left_behind = engine.ledger().left_behind();
+    let lock_lost = engine.lock_lost();
     drop(engine);
     drop(events);
     let (writer, durations) = consumer
@@ -303,16 +286,46 @@ pub(crate) async fn execute(
             "the run's outputs could not all be written: {e}"
         )));
     }
-    let all_published = outcomes
-        .iter()
-        .all(|o| matches!(o, Outcome::Published { .. }));
-    if all_published && !left_behind.is_empty() {
-        // Every AMI is published and recorded, but something still costs money: say so, and
-        // fail, so that CI does not pass over it.
+    if lock_lost {
+        return Err(Error::Locked(vec![format!(
+            "another run took this run's lock over; this run stopped and left its builds in \
+             flight to that run, which finishes or removes them{}",
+            listed(&left_behind)
+        )]));
+    }
+    let count = |f: fn(&Outcome) -> bool| outcomes.iter().filter(|o| f(o)).count();
+    let cancelled = count(|o| matches!(o, Outcome::Cancelled));
+    let published = count(|o| matches!(o, Outcome::Published { .. }));
+    if cancelled > 0 {
+        let stop = STOPPED_BY
+            .get()
+            .map_or_else(|| "stopped".to_string(), ToString::to_string);
+        let written = if published > 0 {
+            format!("what was published is in {}", args.output.display())
+        } else {
+            "nothing was published".to_string()
+        };
+        let failed = outcomes.len() - cancelled - published;
+        let cleaned = if left_behind.is_empty() {
+            "cancelled and cleaned up"
+        } else {
+            "cancelled"
+        };
+        return Err(Error::Interrupted(
+            format!(
+                "{stop}: {cancelled} build(s) {cleaned}, {failed} failed; {written}{}",
+                listed(&left_behind)
+            ),
+            interrupted_exit_code(),
+        ));
+    }
+    if published == outcomes.len() && !left_behind.is_empty() {
+        // Every AMI is published and recorded, but something still costs money or still
+        // works: say so, and fail, so that CI does not pass over it.
         return Err(Error::Failed(format!(
-            "every build is published, but these were left behind:\n  {}\nthe next publish of \
-             this profile removes them, or run `amipub cleanup --run {run_id} --all-regions --yes`",
-            left_behind.join("\n  ")
+            "every build is published, but these were left behind:{}\nthe next publish of this \
+             profile and version removes the instances and staged files",
+            listed(&left_behind)
         )));
     }
     Ok(outcomes)
@@ -354,10 +367,24 @@ fn new_run_id() -> String {
     )
 }
 
+/// `lines` as an indented list after a colon and a newline; nothing when empty.
+fn listed(lines: &[String]) -> String {
+    if lines.is_empty() {
+        String::new()
+    } else {
+        format!("; left behind:\n  {}", lines.join("\n  "))
+    }
+}
+
 /// First SIGINT, SIGTERM or SIGHUP (Ctrl-C, a cancelled CI job, `timeout`, a closed SSH
 /// session): stop starting builds and clean up those in flight. A second one: exit at once,
 /// listing what is left behind. Returns how the first one is remembered, for the exit code.
-fn watch_signals(cancel: CancellationToken, ledger: engine::Ledger, run_id: String) {
+fn watch_signals(
+    cancel: CancellationToken,
+    ledger: engine::Ledger,
+    run_id: String,
+    output: std::path::PathBuf,
+) {
     tokio::spawn(async move {
         let Some(mut signals) = Signals::new() else {
             return;
@@ -383,8 +410,11 @@ fn watch_signals(cancel: CancellationToken, ledger: engine::Ledger, run_id: Stri
             }
         }
         eprintln!(
-            "anything else this run made is tagged amipub:run-id={run_id}; \
-             `amipub cleanup --run {run_id} --all-regions --yes` removes it all"
+            "anything else this run made is tagged amipub:run-id={run_id}: the next publish of \
+             this version removes its instances and staged files, and `amipub cleanup --run \
+             {run_id} --all-regions --ami-ids {} --yes` removes the rest (AMIs that file lists \
+             stay)",
+            output.display()
         );
         std::process::exit(second.exit_code());
     });

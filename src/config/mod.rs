@@ -380,6 +380,34 @@ fn check_profile(
             None,
         );
     }
+    // A build's presigned URLs last timeouts.provision and 5 minutes, and S3 takes no URL
+    // valid for longer than 7 days; an image that takes a week is not coming.
+    let week = std::time::Duration::from_secs(7 * 24 * 3600);
+    for (name, value, max) in [
+        (
+            "provision",
+            v.timeouts.provision,
+            week - std::time::Duration::from_secs(360),
+        ),
+        ("image", v.timeouts.image, week),
+    ] {
+        if value > max {
+            diags.push(
+                path,
+                p.line(&[Seg::Key("timeouts"), Seg::Key(name)]),
+                format!(
+                    "timeouts.{name} is {}, longer than the {} it may be",
+                    humantime::format_duration(value),
+                    humantime::format_duration(max)
+                ),
+                Some(if name == "provision" {
+                    "S3's presigned URLs, which a build uses until it is provisioned, last at most 7 days".into()
+                } else {
+                    "an AMI that is not available within a week will not be".into()
+                }),
+            );
+        }
+    }
 
     Some((
         script,

@@ -58,7 +58,7 @@ pub fn load(
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<SigningMaterial, Vec<String>> {
     let mut problems = Vec::new();
-    let file = match std::fs::read_to_string(settings) {
+    let file = match super::yaml::read_bounded(settings, super::yaml::MAX_FILE_BYTES) {
         Ok(text) => match serde_yaml::from_str::<Option<LocalSettings>>(&text) {
             Ok(s) => s.unwrap_or_default(),
             Err(e) => {
@@ -122,23 +122,26 @@ pub fn load(
         };
         let (origin, bytes) = match source {
             Source::Text(origin, bytes) => (origin, bytes),
-            Source::File(origin, path) => match std::fs::read(&path) {
-                Ok(bytes) => {
-                    if key == "private_key"
-                        && let Some(w) = readable_by_others(&path)
-                    {
-                        warnings.push(w);
+            // A certificate or key is a few KiB; a bound keeps a device or a huge file out.
+            Source::File(origin, path) => {
+                match super::yaml::read_bounded(&path, 1 << 20).map(String::into_bytes) {
+                    Ok(bytes) => {
+                        if key == "private_key"
+                            && let Some(w) = readable_by_others(&path)
+                        {
+                            warnings.push(w);
+                        }
+                        (format!("{} ({origin})", path.display()), bytes)
                     }
-                    (format!("{} ({origin})", path.display()), bytes)
+                    Err(e) => {
+                        problems.push(format!(
+                            "the signing {item} {} ({origin}) cannot be read: {e}",
+                            path.display()
+                        ));
+                        return None;
+                    }
                 }
-                Err(e) => {
-                    problems.push(format!(
-                        "the signing {item} {} ({origin}) cannot be read: {e}",
-                        path.display()
-                    ));
-                    return None;
-                }
-            },
+            }
         };
         if !String::from_utf8_lossy(&bytes).contains(marker) {
             problems.push(format!(

@@ -55,6 +55,7 @@ impl Made {
             && self.instance.is_none()
             && self.image.is_none()
             && self.snapshots.is_empty()
+            && self.urls_expire.is_none()
     }
 
     /// One line per resource, naming `build`.
@@ -79,6 +80,14 @@ impl Made {
             v.push(format!(
                 "{build}: objects under s3://{}/{}/",
                 self.bucket, self.prefix
+            ));
+        }
+        if let Some(t) = self.urls_expire {
+            v.push(format!(
+                "{build}: presigned upload URLs for s3://{}/{}/ (not sealed; they work until {})",
+                self.bucket,
+                self.prefix,
+                humantime::format_rfc3339_seconds(t)
             ));
         }
         v
@@ -114,6 +123,19 @@ impl Engine {
         let started = Instant::now();
         let finish = |outcome: Outcome| self.finished(b, outcome, started);
         if let Some(found) = self.preflight.published.get(&b.name) {
+            // Reconciled only under the region's lock, like any change to the region's AMIs.
+            if let Err(error) = self.region_stage(b).await {
+                self.events.send(Event::BuildFailed {
+                    build: b.name.clone(),
+                    step: Step::Stage,
+                    error: error.clone(),
+                    log_tail: Vec::new(),
+                });
+                return finish(Outcome::Failed {
+                    step: Step::Stage,
+                    error,
+                });
+            }
             return self.reuse(b, found).await;
         }
         self.events.send(Event::BuildStarted {
@@ -239,7 +261,7 @@ impl Engine {
             return;
         };
         let c = self.clients.region(&b.region);
-        match self.sealer.seal(c, &b.bucket, &made.prefix, until).await {
+        match self.sealer.seal(c, &b.bucket, &[&made.prefix], until).await {
             Ok(()) => made.urls_expire = None,
             Err(e) => self.events.send(Event::Warning {
                 region: b.region.clone(),
@@ -263,6 +285,17 @@ impl Engine {
     }
 
     async fn cancelled(&self, b: &Build, made: &mut Made) -> Outcome {
+        if self.lock_lost() {
+            // Another run holds the bucket now and may already have taken this build's AMI
+            // for its own: removing anything could destroy what it publishes. That run's sweep
+            // removes the instance and staged files; what remains is listed.
+            self.events.send(Event::CleanedUp {
+                build: b.name.clone(),
+                removed: Vec::new(),
+                left: made.describe(&b.name),
+            });
+            return Outcome::Cancelled;
+        }
         self.clean_up(b, made).await;
         Outcome::Cancelled
     }
@@ -302,7 +335,9 @@ impl Engine {
         let c = self.clients.region(&b.region);
         for old in self.preflight.replace.get(&b.name).into_iter().flatten() {
             deregister(c, &old.ami_id, &old.snapshot_ids).await?;
-            let why = if self.preflight.published.is_empty() && old.state != "failed" {
+            // Preflight replaces a usable AMI only under --force; any other it replaces because
+            // it ended unusable.
+            let why = if matches!(old.state.as_str(), "available" | "pending") {
                 "--force".to_string()
             } else {
                 format!("it was {}", old.state)
@@ -400,23 +435,20 @@ impl Engine {
             match c.ec2.terminate_instances().instance_ids(&id).send().await {
                 Ok(_) => made.instance = None,
                 Err(e) => left.push(format!(
-                    "instance {id} in {}: TerminateInstances failed ({}); remove it with `amipub cleanup --run {}`",
+                    "instance {id} in {}: TerminateInstances failed ({})",
                     b.region,
-                    errors::describe(&e),
-                    self.opts.run_id
+                    errors::describe(&e)
                 )),
             }
         }
+        // Sealed before the staged files go, so that nothing can write them back.
+        self.seal(b, made).await;
         if !made.staged.is_empty() {
             match super::staging::delete_keys(c, &b.bucket, &made.staged).await {
                 Ok(()) => made.staged.clear(),
-                Err(e) => left.push(format!(
-                    "{e}; remove them with `amipub cleanup --run {}`",
-                    self.opts.run_id
-                )),
+                Err(e) => left.push(e),
             }
         }
-        self.seal(b, made).await;
         if !left.is_empty() {
             self.events.send(Event::CleanedUp {
                 build: b.name.clone(),

@@ -110,7 +110,7 @@ impl Engine {
             Virtualization::Paravirtual => VirtualizationType::Paravirtual,
             Virtualization::Hvm => VirtualizationType::Hvm,
         };
-        let resp = c
+        let registered = c
             .ec2
             .register_image()
             .image_location(format!("{}/{manifest}", b.bucket))
@@ -122,12 +122,17 @@ impl Engine {
             // AMI that cleanup and the next run recognise as amipub's.
             .tag_specifications(super::image::spec(ResourceType::Image, &self.build_tags(b)))
             .send()
-            .await
-            .map_err(|e| format!("RegisterImage: {}", errors::describe(&e)))?;
-        let id = resp
-            .image_id()
-            .ok_or("RegisterImage returned no image ID")?
-            .to_string();
+            .await;
+        let id = match registered {
+            Ok(resp) => resp
+                .image_id()
+                .ok_or("RegisterImage returned no image ID")?
+                .to_string(),
+            Err(e) if errors::code(&e) == Some("InvalidAMIName.Duplicate") => {
+                self.own_duplicate(b).await?
+            }
+            Err(e) => return Err(format!("RegisterImage: {}", errors::describe(&e))),
+        };
         made.image = Some(id);
         self.ledger.record(&b.name, made);
         Ok(())

@@ -26,7 +26,7 @@ impl Engine {
             );
         }
         if made.image.is_none() {
-            let resp = c
+            let created = c
                 .ec2
                 .create_image()
                 .instance_id(&instance)
@@ -37,12 +37,17 @@ impl Engine {
                 .tag_specifications(spec(ResourceType::Image, &build_tags))
                 .tag_specifications(spec(ResourceType::Snapshot, &build_tags))
                 .send()
-                .await
-                .map_err(|e| format!("CreateImage: {}", errors::describe(&e)))?;
-            let id = resp
-                .image_id()
-                .ok_or("CreateImage returned no image ID")?
-                .to_string();
+                .await;
+            let id = match created {
+                Ok(resp) => resp
+                    .image_id()
+                    .ok_or("CreateImage returned no image ID")?
+                    .to_string(),
+                Err(e) if errors::code(&e) == Some("InvalidAMIName.Duplicate") => {
+                    self.own_duplicate(b).await?
+                }
+                Err(e) => return Err(format!("CreateImage: {}", errors::describe(&e)).into()),
+            };
             self.note(b, format!("creating {id}"));
             made.image = Some(id);
             self.ledger.record(&b.name, made);
@@ -77,6 +82,52 @@ impl Engine {
         let set = set_permissions(c, &image, &made.snapshots, &self.wanted(), true).await?;
         self.note(b, describe_permissions(&set));
         Ok(())
+    }
+
+    /// The AMI that has `b`'s name, when this run made it: CreateImage and RegisterImage take
+    /// no client token, so a call whose answer was lost and that the SDK retried is told the
+    /// name is taken, by the AMI its first attempt made. Any other AMI with the name (another
+    /// run published it since preflight) fails the build; the next run records it.
+    pub(super) async fn own_duplicate(&self, b: &Build) -> Result<String, String> {
+        let c = self.clients.region(&b.region);
+        let found = c
+            .ec2
+            .describe_images()
+            .owners("self")
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("name")
+                    .values(&b.ami_name)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "looking up the AMI named \"{}\": {}",
+                    b.ami_name,
+                    errors::describe(&e)
+                )
+            })?;
+        let img = found.images().first().ok_or_else(|| {
+            format!(
+                "the AMI name \"{}\" is taken, by an AMI this account cannot see",
+                b.ami_name
+            )
+        })?;
+        let id = img.image_id().unwrap_or_default().to_string();
+        let run = crate::aws::images::tag(img, crate::aws::tags::RUN_ID);
+        let build = crate::aws::images::tag(img, crate::aws::tags::BUILD);
+        if run.as_deref() == Some(self.opts.run_id.as_str())
+            && build.as_deref() == Some(b.name.as_str())
+        {
+            return Ok(id);
+        }
+        Err(format!(
+            "the AMI name \"{}\" was taken since preflight by {id} (run {}); run the same command again to record or replace it",
+            b.ami_name,
+            run.as_deref().unwrap_or("not amipub's")
+        ))
     }
 
     /// Who the profile lets use its AMIs.

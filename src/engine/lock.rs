@@ -4,9 +4,11 @@
 //!
 //! A lease names its holder (host, pid, run, since when) and when it lapses. It is renewed
 //! while the run goes on; a holder that died stops renewing, and its lease can be taken over
-//! once it has lapsed, at once when the holder was a process on this host that no longer
+//! once it has lapsed, at once when the holder was a process of this very machine and process
+//! namespace (same boot ID and PID namespace, not merely the same host name) that no longer
 //! exists, or on request (`--break-lock`). Every take-over is a conditional write against the
-//! lease that was read, so two runs that both see a dead holder cannot both win.
+//! lease that was read, so two runs that both see a dead holder cannot both win. A write of our
+//! own whose answer was lost (and that the SDK retried) is recognised by its run ID.
 
 use std::time::{Duration, SystemTime};
 
@@ -39,19 +41,28 @@ pub struct Holder {
     pub since: String,
     /// When the lease lapses unless renewed (RFC 3339).
     pub expires: String,
+    /// The machine's boot ID and PID namespace: a pid means something only within them.
+    #[serde(default)]
+    pub process_space: String,
+    /// When the holder's process started (clock ticks since boot), against pid reuse.
+    #[serde(default)]
+    pub started_ticks: u64,
 }
 
 impl Holder {
     /// This process as a holder for `run_id`.
     pub fn me(run_id: &str, version: &str) -> Holder {
         let now = SystemTime::now();
+        let pid = std::process::id();
         Holder {
             host: host_name(),
-            pid: std::process::id(),
+            pid,
             run_id: run_id.to_string(),
             version: version.to_string(),
             since: rfc3339(now),
             expires: rfc3339(now + LEASE),
+            process_space: process_space().unwrap_or_default(),
+            started_ticks: started_ticks(pid).unwrap_or_default(),
         }
     }
 
@@ -60,7 +71,22 @@ impl Holder {
         let lapsed = humantime::parse_rfc3339(&self.expires)
             .map(|t| t <= SystemTime::now())
             .unwrap_or(true);
-        lapsed || (self.host == host_name() && !process_is_amipub(self.pid))
+        lapsed || self.died_here()
+    }
+
+    /// True only when the holder was a process of this machine and PID namespace and that
+    /// process is certainly gone (its pid absent, or reused by a process started at another
+    /// time). Anything this process cannot tell counts as alive.
+    fn died_here(&self) -> bool {
+        let here = process_space();
+        if self.process_space.is_empty() || here.as_deref() != Some(self.process_space.as_str()) {
+            return false;
+        }
+        match std::fs::metadata(format!("/proc/{}", self.pid)) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+            Err(_) => false,
+            Ok(_) => started_ticks(self.pid).is_some_and(|t| t != self.started_ticks),
+        }
     }
 
     /// One line for people.
@@ -81,6 +107,15 @@ pub struct Lease {
     pub bucket: String,
     etag: tokio::sync::Mutex<String>,
     holder: Holder,
+}
+
+/// Why a lease could not be renewed.
+#[derive(Debug, Clone)]
+pub enum Renewal {
+    /// Another run holds it now.
+    Lost(String),
+    /// S3 could not be asked; the lease may still be ours.
+    Failed(String),
 }
 
 /// Why a lease could not be taken.
@@ -135,11 +170,22 @@ pub async fn acquire(
         // Released between our write and our read: try once more from the start.
         return match put(c, bucket, me, Condition::Absent).await {
             Ok(etag) => Ok(lease(etag)),
-            Err(_) => Err(LockError::Aws(format!(
-                "s3://{bucket}/{LOCK_KEY} changed while it was being taken; try again"
-            ))),
+            Err(PutError::Precondition) => match read(c, bucket).await? {
+                (Some(holder), _) => Err(LockError::Held {
+                    bucket: bucket.to_string(),
+                    holder,
+                }),
+                (None, _) => Err(LockError::Aws(format!(
+                    "s3://{bucket}/{LOCK_KEY} keeps changing while it is taken; try again"
+                ))),
+            },
+            Err(PutError::Aws(e)) => Err(LockError::Aws(e)),
         };
     };
+    if current.run_id == me.run_id {
+        // Our own create landed and its answer was lost; the SDK's retry was refused.
+        return Ok(lease(etag));
+    }
     if !(break_lock || current.is_stale()) {
         return Err(LockError::Held {
             bucket: bucket.to_string(),
@@ -148,21 +194,23 @@ pub async fn acquire(
     }
     match put(c, bucket, me, Condition::Matches(&etag)).await {
         Ok(etag) => Ok(lease(etag)),
-        Err(PutError::Precondition) => {
-            let (now, _) = read(c, bucket).await?;
-            Err(LockError::Held {
+        Err(PutError::Precondition) => match read(c, bucket).await? {
+            // Our take-over landed and its answer was lost.
+            (Some(now), etag) if now.run_id == me.run_id => Ok(lease(etag)),
+            (now, _) => Err(LockError::Held {
                 bucket: bucket.to_string(),
                 holder: now.unwrap_or(current),
-            })
-        }
+            }),
+        },
         Err(PutError::Aws(e)) => Err(LockError::Aws(e)),
     }
 }
 
 impl Lease {
-    /// Extends the lease; an error means it was taken over (or S3 failed) and this run must
-    /// stop.
-    pub async fn renew(&self, c: &RegionClients) -> Result<(), String> {
+    /// Extends the lease. `Err(Renewal::Lost)` means another run holds it now and this run
+    /// must stop; `Err(Renewal::Failed)` is S3 failing, to be tried again while the lease
+    /// lasts.
+    pub async fn renew(&self, c: &RegionClients) -> Result<(), Renewal> {
         let mut etag = self.etag.lock().await;
         let mut me = self.holder.clone();
         me.expires = rfc3339(SystemTime::now() + LEASE);
@@ -171,17 +219,32 @@ impl Lease {
                 *etag = new;
                 Ok(())
             }
-            Err(PutError::Precondition) => Err(format!(
-                "the lock on s3://{} was taken over by another run",
-                self.bucket
-            )),
-            Err(PutError::Aws(e)) => Err(e),
+            Err(PutError::Precondition) => match read(c, &self.bucket).await {
+                // Our renewal landed and its answer was lost: the lease is still ours.
+                Ok((Some(now), new)) if now.run_id == self.holder.run_id => {
+                    *etag = new;
+                    Ok(())
+                }
+                Ok(_) => Err(Renewal::Lost(format!(
+                    "the lock on s3://{} was taken over by another run",
+                    self.bucket
+                ))),
+                Err(e) => Err(Renewal::Failed(e.to_string())),
+            },
+            Err(PutError::Aws(e)) => Err(Renewal::Failed(e)),
         }
     }
 
     /// Gives the lease up, unless another run has taken it over meanwhile.
     pub async fn release(&self, c: &RegionClients) -> Result<(), String> {
-        let etag = self.etag.lock().await;
+        let mut etag = self.etag.lock().await;
+        // A renewal cut short may have landed without our knowing its ETag: read it back.
+        if let Ok((Some(now), current)) = read(c, &self.bucket).await {
+            if now.run_id != self.holder.run_id {
+                return Ok(());
+            }
+            *etag = current;
+        }
         match c
             .s3
             .delete_object()
@@ -266,6 +329,8 @@ async fn read(c: &RegionClients, bucket: &str) -> Result<(Option<Holder>, String
                 version: "?".into(),
                 since: "?".into(),
                 expires: "1970-01-01T00:00:00Z".into(),
+                process_space: String::new(),
+                started_ticks: 0,
             });
             Ok((Some(holder), etag))
         }
@@ -293,19 +358,19 @@ fn host_name() -> String {
         .unwrap_or_else(|| "unknown-host".to_string())
 }
 
-/// Whether `pid` on this host is a running amipub. Where /proc cannot tell (not Linux), the
-/// holder is taken to be alive and only its lease's lapse frees the lock.
-fn process_is_amipub(pid: u32) -> bool {
-    if !std::path::Path::new("/proc/self").exists() {
-        return true;
-    }
-    match std::fs::read(format!("/proc/{pid}/cmdline")) {
-        Ok(cmd) => cmd
-            .split(|b| *b == 0)
-            .next()
-            .is_some_and(|argv0| String::from_utf8_lossy(argv0).contains("amipub")),
-        Err(_) => false,
-    }
+/// This machine's boot ID and this process's PID namespace, where /proc tells them (Linux).
+fn process_space() -> Option<String> {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let ns = std::fs::read_link("/proc/self/ns/pid").ok()?;
+    Some(format!("{}/{}", boot.trim(), ns.display()))
+}
+
+/// When process `pid` started, in clock ticks since boot (field 22 of /proc/PID/stat).
+fn started_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces; the fields after it are plain.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(19)?.parse().ok()
 }
 
 #[cfg(test)]
@@ -327,10 +392,21 @@ mod tests {
     }
 
     #[test]
-    fn a_holder_on_this_host_whose_process_is_gone_is_stale() {
+    fn a_holder_in_this_process_space_whose_process_is_gone_is_stale() {
+        let mut h = Holder::me("run", "1.0.0");
+        assert!(!h.is_stale(), "this very process is alive");
+        h.started_ticks += 1;
+        assert!(
+            h.is_stale(),
+            "its pid now names a process started at another time"
+        );
         let mut h = Holder::me("run", "1.0.0");
         h.pid = u32::MAX;
         assert!(h.is_stale());
+        // The same host name in another process space (a container, a cloned machine) says
+        // nothing about the pid.
+        h.process_space = "another-boot/pid:[1]".into();
+        assert!(!h.is_stale());
     }
 
     /// S3 through `rules`, in order; EC2 is never called.
@@ -433,9 +509,38 @@ mod tests {
         let renew = mock!(aws_sdk_s3::Client::put_object)
             .match_requests(|r| r.if_match() == Some("\"mine\""))
             .then_error(precondition_failed);
-        let c = clients(&[&create, &held("live-run", 300, "\"h\""), &take_over, &renew]);
+        let c = clients(&[
+            &create,
+            &held("live-run", 300, "\"h\""),
+            &take_over,
+            &renew,
+            &held("live-run", 300, "\"h2\""),
+        ]);
         let lease = acquire(&c, "us-east-1", "b", &me(), true).await.unwrap();
-        let err = lease.renew(&c).await.unwrap_err();
-        assert!(err.contains("taken over by another run"), "{err}");
+        match lease.renew(&c).await {
+            Err(Renewal::Lost(e)) => assert!(e.contains("taken over by another run"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_renewal_whose_answer_was_lost_keeps_the_lease() {
+        let create = mock!(aws_sdk_s3::Client::put_object)
+            .then_output(|| PutObjectOutput::builder().e_tag("\"e1\"").build());
+        // The renewal landed, its answer was lost, and the SDK's retry was refused.
+        let retried = mock!(aws_sdk_s3::Client::put_object).then_error(precondition_failed);
+        let mut mine = me();
+        mine.expires = rfc3339(SystemTime::now() + LEASE);
+        let body = serde_json::to_vec(&mine).unwrap();
+        let read_back = mock!(aws_sdk_s3::Client::get_object).then_output(move || {
+            GetObjectOutput::builder()
+                .e_tag("\"e2\"")
+                .body(ByteStream::from(body.clone()))
+                .build()
+        });
+        let c = clients(&[&create, &retried, &read_back]);
+        let lease = acquire(&c, "us-east-1", "b", &mine, false).await.unwrap();
+        lease.renew(&c).await.unwrap();
+        assert_eq!(*lease.etag.lock().await, "\"e2\"");
     }
 }

@@ -107,6 +107,8 @@ pub struct Engine {
     sealer: seal::Sealer,
     leases: Mutex<Vec<Arc<lock::Lease>>>,
     renewer: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Set when another run took a lock over: this run then stops without removing anything.
+    lock_lost: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Engine {
@@ -143,7 +145,13 @@ impl Engine {
             sealer,
             leases: Mutex::new(Vec::new()),
             renewer: Mutex::new(None),
+            lock_lost: Arc::default(),
         }
+    }
+
+    /// True when another run took this run's lock over (and this run stopped).
+    pub fn lock_lost(&self) -> bool {
+        self.lock_lost.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The resources of builds in flight, for a report when the process must exit at once.

@@ -1,14 +1,18 @@
-//! Before the first launch, every region at once: the staging buckets and the security group
-//! (tagged at creation), then each bucket's lock, then the leftovers of interrupted runs that
-//! the lock proves dead. After the run, the locks are given back.
+//! Before the first launch: the staging buckets and the security group of every region at once
+//! (tagged at creation); then each bucket's lock, one bucket at a time in name order, so that
+//! two runs starting together cannot each take half and refuse each other; then, every region
+//! at once, the leftovers of interrupted runs that the lock proves dead. While the run goes
+//! on the locks are renewed; after it, they are given back.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime};
 
 use futures::future::join_all;
 
-use super::lock::{self, Holder, Lease, LockError};
-use super::{Engine, staging, sweep};
+use super::lock::{self, Holder, Lease, LockError, Renewal};
+use super::{Engine, staging, sweep, url_lifetime};
 use crate::aws::tags;
 use crate::events::Event;
 use crate::matrix::Build;
@@ -22,106 +26,115 @@ pub enum PrepareError {
 
 impl Engine {
     /// Stages every region of `builds`, takes each staging bucket's lock and sweeps what
-    /// interrupted runs left. A region whose staging fails fails its builds only; a lock held
-    /// by another live run stops the whole run before anything is launched.
+    /// interrupted runs left. A region whose staging or lock fails (S3 errors) fails its builds
+    /// only; a lock held by another live run stops the whole run before anything is launched.
     pub async fn prepare(&self, builds: &[Build]) -> Result<(), PrepareError> {
         let mut by_region: BTreeMap<&str, Vec<&Build>> = BTreeMap::new();
         for b in builds {
             by_region.entry(b.region.as_str()).or_default().push(b);
         }
+        let staged = join_all(by_region.iter().map(|(r, bs)| self.stage_region(r, bs))).await;
+        let mut stages: BTreeMap<&str, Result<staging::RegionStage, String>> =
+            by_region.keys().copied().zip(staged).collect();
+        let buckets: BTreeMap<&str, &str> = by_region
+            .iter()
+            .filter(|(r, _)| stages[**r].is_ok())
+            .flat_map(|(r, bs)| bs.iter().map(|b| (b.bucket.as_str(), *r)))
+            .collect();
         let me = Holder::me(&self.opts.run_id, &self.opts.version);
-        let results = join_all(
-            by_region
-                .iter()
-                .map(|(r, bs)| self.prepare_region(r, bs, &me)),
-        )
-        .await;
-        let mut refused = Vec::new();
-        for r in results {
-            match r {
-                Ok(leases) => self
-                    .leases
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .extend(leases),
-                Err(LockError::Held { bucket, holder }) => {
-                    refused.push(LockError::Held { bucket, holder }.to_string())
+        let mut held = Vec::new();
+        for (bucket, region) in &buckets {
+            match lock::acquire(
+                self.clients.region(region),
+                region,
+                bucket,
+                &me,
+                self.opts.break_lock,
+            )
+            .await
+            {
+                Ok(lease) => held.push(Arc::new(lease)),
+                Err(e @ LockError::Held { .. }) => {
+                    self.keep(held);
+                    self.release().await;
+                    return Err(PrepareError::Locked(vec![e.to_string()]));
                 }
-                Err(LockError::Aws(e)) => refused.push(e),
+                Err(LockError::Aws(why)) => {
+                    // S3 failed rather than another run holding the lock: the region's builds
+                    // fail with the reason, the other regions go on.
+                    stages.insert(
+                        region,
+                        Err(format!("cannot take the lock of s3://{bucket}: {why}")),
+                    );
+                }
             }
         }
-        if !refused.is_empty() {
-            self.release().await;
-            return Err(PrepareError::Locked(refused));
+        for (region, stage) in stages {
+            let _ = self.regions[region].1.set(stage);
         }
+        join_all(held.iter().map(|l| self.sweep(l))).await;
+        self.keep(held);
         self.keep_leases();
         Ok(())
     }
 
-    async fn prepare_region(
+    async fn stage_region(
         &self,
         region: &str,
         builds: &[&Build],
-        me: &Holder,
-    ) -> Result<Vec<Arc<Lease>>, LockError> {
-        let c = self.clients.region(region);
+    ) -> Result<staging::RegionStage, String> {
         let buckets: BTreeSet<&str> = builds.iter().map(|b| b.bucket.as_str()).collect();
         let to_create: Vec<&str> = buckets
-            .iter()
-            .copied()
+            .into_iter()
             .filter(|b| self.preflight.buckets_to_create.contains(*b))
             .collect();
         let shared_tags = tags::for_shared(&self.opts.version, builds.iter().map(|b| &b.tags));
-        let stage = match staging::prepare_region(c, region, &to_create, &shared_tags).await {
-            Ok(stage) => stage,
-            Err(e) => {
-                // The region's builds fail with the staging error; no lock is needed for them.
-                let _ = self.regions[region].1.set(Err(e));
-                return Ok(Vec::new());
-            }
-        };
-        let mut leases: Vec<Arc<Lease>> = Vec::new();
-        for bucket in buckets {
-            let lease = match lock::acquire(c, region, bucket, me, self.opts.break_lock).await {
-                Ok(l) => Arc::new(l),
-                Err(e) => {
-                    for l in &leases {
-                        let _ = l.release(c).await;
-                    }
-                    if let LockError::Aws(why) = &e {
-                        // S3 failed rather than another run holding the lock: the region's
-                        // builds fail with the reason, the other regions go on.
-                        let _ = self.regions[region]
-                            .1
-                            .set(Err(format!("cannot take the lock of s3://{bucket}: {why}")));
-                        return Ok(Vec::new());
-                    }
-                    return Err(e);
-                }
-            };
-            leases.push(lease);
-            match sweep::sweep_region(c, bucket, &self.opts.run_id).await {
-                Ok(lines) => lines.into_iter().for_each(|message| {
-                    self.events.send(Event::Warning {
-                        region: region.to_string(),
-                        message,
-                    })
-                }),
-                Err(message) => self.events.send(Event::Warning {
-                    region: region.to_string(),
-                    message: format!(
-                        "leftovers of interrupted runs could not all be removed: {message}"
-                    ),
-                }),
-            }
-        }
-        let _ = self.regions[region].1.set(Ok(stage));
-        Ok(leases)
+        staging::prepare_region(
+            self.clients.region(region),
+            region,
+            &to_create,
+            &shared_tags,
+        )
+        .await
     }
 
-    /// Renews the leases while the run goes on; a lease lost to another run stops this one
-    /// as Ctrl-C would (in-flight builds are cleaned up), since two runs must never share a
-    /// bucket.
+    /// Removes what dead runs left in the lease's bucket, and seals their prefixes (their
+    /// presigned URLs may still work).
+    async fn sweep(&self, lease: &Lease) {
+        let c = self.clients.region(&lease.region);
+        let warn = |message: String| {
+            self.events.send(Event::Warning {
+                region: lease.region.clone(),
+                message,
+            })
+        };
+        match sweep::sweep_region(c, &lease.bucket, &self.opts.run_id).await {
+            Ok(swept) => {
+                swept.lines.into_iter().for_each(warn);
+                let until = SystemTime::now() + url_lifetime(&self.opts.timeouts);
+                let prefixes: Vec<&str> = swept.runs.iter().map(String::as_str).collect();
+                if let Err(e) = self.sealer.seal(c, &lease.bucket, &prefixes, until).await {
+                    warn(format!(
+                        "{e}; presigned URLs of interrupted runs may still write"
+                    ));
+                }
+            }
+            Err(e) => warn(format!(
+                "leftovers of interrupted runs could not all be removed: {e}"
+            )),
+        }
+    }
+
+    fn keep(&self, leases: Vec<Arc<Lease>>) {
+        self.leases
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(leases);
+    }
+
+    /// Renews the leases while the run goes on. A lease another run has taken stops this one
+    /// without removing anything (the new holder finishes or removes what this run made); S3
+    /// failing is retried while the lease lasts.
     fn keep_leases(&self) {
         let leases: Vec<Arc<Lease>> = self
             .leases
@@ -134,17 +147,49 @@ impl Engine {
         let clients = self.clients.clone();
         let events = self.events.clone();
         let cancel = self.cancel.clone();
+        let lost = self.lock_lost.clone();
         let task = tokio::spawn(async move {
+            let mut renewed = Instant::now();
             loop {
                 tokio::select! {
                     _ = tokio::time::sleep(lock::RENEW_EVERY) => {}
                     _ = cancel.cancelled() => return,
                 }
-                for l in &leases {
-                    if let Err(e) = l.renew(clients.region(&l.region)).await {
+                let results =
+                    join_all(leases.iter().map(|l| l.renew(clients.region(&l.region)))).await;
+                let mut failed = None;
+                for (l, r) in leases.iter().zip(results) {
+                    match r {
+                        Ok(()) => {}
+                        Err(Renewal::Lost(why)) => {
+                            events.send(Event::Warning {
+                                region: l.region.clone(),
+                                message: format!(
+                                    "{why}; stopping this run and leaving its builds to that run"
+                                ),
+                            });
+                            lost.store(true, Ordering::SeqCst);
+                            cancel.cancel();
+                            return;
+                        }
+                        Err(Renewal::Failed(why)) => failed = Some((l.region.clone(), why)),
+                    }
+                }
+                match failed {
+                    None => renewed = Instant::now(),
+                    Some((region, why))
+                        if renewed.elapsed() + lock::RENEW_EVERY
+                            < lock::LEASE - Duration::from_secs(60) =>
+                    {
                         events.send(Event::Warning {
-                            region: l.region.clone(),
-                            message: format!("{e}; stopping this run"),
+                            region,
+                            message: format!("renewing the lock failed ({why}); trying again"),
+                        });
+                    }
+                    Some((region, why)) => {
+                        events.send(Event::Warning {
+                            region,
+                            message: format!("the lock could not be renewed before it lapses ({why}); stopping this run"),
                         });
                         cancel.cancel();
                         return;

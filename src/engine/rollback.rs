@@ -103,6 +103,33 @@ impl Engine {
             }
         }
 
+        // Snapshots of an AMI that never became available may not be in its block-device
+        // mappings: they carry the build's tags from CreateImage, so they are found by those.
+        match c
+            .ec2
+            .describe_snapshots()
+            .owner_ids("self")
+            .filters(tags::filter(tags::RUN_ID, &self.opts.run_id))
+            .filters(tags::filter(tags::BUILD, &b.name))
+            .send()
+            .await
+        {
+            Ok(r) => {
+                for snap in r.snapshots().iter().filter_map(|s| s.snapshot_id()) {
+                    match c.ec2.delete_snapshot().snapshot_id(snap).send().await {
+                        Ok(_) => removed.push(format!("snapshot {snap} (deleted)")),
+                        Err(e) if errors::code(&e) == Some("InvalidSnapshot.NotFound") => {}
+                        Err(e) => left.push(format!("snapshot {snap}: {}", errors::describe(&e))),
+                    }
+                }
+            }
+            Err(e) => left.push(format!(
+                "could not look up snapshots: {}",
+                errors::describe(&e)
+            )),
+        }
+        // Sealed before the staged files go, so that nothing can write them back.
+        self.seal(b, made).await;
         match super::staging::delete_prefix(c, &b.bucket, &format!("{}/", made.prefix)).await {
             Ok(n) => {
                 made.staged.clear();
@@ -116,7 +143,6 @@ impl Engine {
             }
             Err(e) => left.push(e),
         }
-        self.seal(b, made).await;
         // What could not be removed stays in the ledger, so a second signal lists it.
         self.ledger.record(&b.name, made);
         left.extend(made.describe(&b.name));

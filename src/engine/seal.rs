@@ -35,14 +35,18 @@ impl Sealer {
         }
     }
 
-    /// Denies writes under `prefix/` of `bucket` until `until`.
+    /// Denies writes under each of `prefixes` (`<run>/<build>` or `<run>`) of `bucket` until
+    /// `until`.
     pub async fn seal(
         &self,
         c: &RegionClients,
         bucket: &str,
-        prefix: &str,
+        prefixes: &[&str],
         until: SystemTime,
     ) -> Result<(), String> {
+        if prefixes.is_empty() {
+            return Ok(());
+        }
         let Some(slot) = self.policies.get(bucket) else {
             return Err(format!("no policy state for {bucket} (this is a bug)"));
         };
@@ -53,7 +57,11 @@ impl Sealer {
         };
         let now = SystemTime::now();
         statements.retain(|s| !lapsed(s, now));
-        statements.push(statement(bucket, prefix, until));
+        for prefix in prefixes {
+            let sid = sid(prefix);
+            statements.retain(|s| s.get("Sid").and_then(Value::as_str) != Some(sid.as_str()));
+            statements.push(statement(bucket, prefix, until));
+        }
         let policy = json!({ "Version": "2012-10-17", "Statement": statements });
         let result =
             c.s3.put_bucket_policy()
@@ -64,7 +72,8 @@ impl Sealer {
                 .map(|_| ())
                 .map_err(|e| {
                     format!(
-                        "denying writes to s3://{bucket}/{prefix}/ with the bucket policy: {}",
+                        "denying writes to s3://{bucket}/{}/ with the bucket policy: {}",
+                        prefixes.join("/, "),
                         errors::describe(&e)
                     )
                 });

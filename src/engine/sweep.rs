@@ -9,12 +9,21 @@ use std::collections::BTreeSet;
 use crate::aws::{RegionClients, errors, tags};
 use crate::engine::bootstrap::BUNDLE_NAME;
 
-/// What a sweep removed, one line per kind.
+/// What a sweep did.
+#[derive(Debug, Default)]
+pub struct Swept {
+    /// What it removed, one line per kind.
+    pub lines: Vec<String>,
+    /// The interrupted runs whose prefixes it found (to be sealed).
+    pub runs: Vec<String>,
+}
+
+/// Removes what interrupted runs left in `bucket`'s region.
 pub async fn sweep_region(
     c: &RegionClients,
     bucket: &str,
     this_run: &str,
-) -> Result<Vec<String>, String> {
+) -> Result<Swept, String> {
     let mut done = Vec::new();
     let instances = live_instances_of(c, bucket, this_run).await?;
     if !instances.is_empty() {
@@ -42,7 +51,7 @@ pub async fn sweep_region(
         .collect();
     let mut keys = Vec::new();
     let mut swept = Vec::new();
-    for run in runs {
+    for run in &runs {
         let found: Vec<String> = super::staging::list_keys(c, bucket, &format!("{run}/"))
             .await?
             .into_iter()
@@ -50,7 +59,7 @@ pub async fn sweep_region(
             .collect();
         if !found.is_empty() {
             keys.extend(found);
-            swept.push(run);
+            swept.push(run.clone());
         }
     }
     if !keys.is_empty() {
@@ -61,7 +70,24 @@ pub async fn sweep_region(
             swept.join(", ")
         ));
     }
-    Ok(done)
+    Ok(Swept {
+        lines: done,
+        runs: runs.into_iter().collect(),
+    })
+}
+
+/// Whether `s` has the shape of amipub's run IDs (`20261121T053115Z-1a2b3c`): only such
+/// prefixes are amipub's, whatever else a shared bucket holds.
+pub fn is_run_id(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 23
+        && b[..8].iter().all(u8::is_ascii_digit)
+        && b[8] == b'T'
+        && b[9..15].iter().all(u8::is_ascii_digit)
+        && &b[15..17] == b"Z-"
+        && b[17..]
+            .iter()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
 }
 
 /// A bundle file (`<run>/<build>/image.*`), which an instance-store AMI may boot from.
@@ -90,7 +116,7 @@ async fn run_prefixes(c: &RegionClients, bucket: &str) -> Result<Vec<String>, St
                 .iter()
                 .filter_map(|p| p.prefix())
                 .map(|p| p.trim_end_matches('/').to_string())
-                .filter(|p| !p.starts_with('.')),
+                .filter(|p| is_run_id(p)),
         );
         match page.next_continuation_token() {
             Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
@@ -135,6 +161,14 @@ async fn live_instances_of(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_run_ids_are_taken_for_runs() {
+        assert!(is_run_id("20261121T053115Z-1a2b3c"));
+        assert!(!is_run_id("releases"));
+        assert!(!is_run_id(".amipub"));
+        assert!(!is_run_id("20261121T053115Z-1a2b3X"));
+    }
 
     #[test]
     fn bundles_stay_and_everything_else_goes() {

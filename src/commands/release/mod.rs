@@ -186,16 +186,8 @@ pub async fn run(args: ReleaseArgs) -> Result<(), Error> {
             ),
         );
         let resume = "run the same command again to resume: published AMIs are reused; nothing was committed or tagged";
-        return Err(
-            if outcomes.iter().any(|o| matches!(o, Outcome::Cancelled)) {
-                Error::Interrupted(
-                    resume.into(),
-                    crate::commands::publish::interrupted_exit_code(),
-                )
-            } else {
-                Error::Failed(resume.into())
-            },
-        );
+        // (An interrupted publish already returned its own error.)
+        return Err(Error::Failed(resume.into()));
     }
     line(
         Mark::Done,
