@@ -38,12 +38,24 @@ fn emulator(provision_seconds: f64, image_pending_seconds: f64) -> Emulator {
 /// `amipub publish ARGS` started in the background, returned once `n` builds have sent a note
 /// starting with `moment` (e.g. "launched i-" once their instance is up).
 fn publish_until(s: &Scratch, emu: &Emulator, args: &[&str], n: usize, moment: &str) -> Running {
+    publish_until_event(s, emu, args, n, |e| note_starting(e, moment))
+}
+
+/// `amipub publish ARGS` started in the background, returned once `n` of its events satisfy
+/// `pred`.
+fn publish_until_event(
+    s: &Scratch,
+    emu: &Emulator,
+    args: &[&str],
+    n: usize,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> Running {
     let mut all = vec!["publish", "--poll-interval", "100ms"];
     all.extend_from_slice(args);
     let run = s.spawn(emu, &all);
     assert!(
-        s.wait_for_events(Duration::from_secs(60), n, |e| note_starting(e, moment)),
-        "{n} build(s) reached '{moment}'"
+        s.wait_for_events(Duration::from_secs(60), n, pred),
+        "{n} build(s) did not get there"
     );
     run
 }
@@ -102,13 +114,24 @@ fn tag(tags: &[aws_sdk_ec2::types::Tag], key: &str) -> Option<String> {
 // ---------------------------------------------------------------------------------------
 // kill -9, then run again
 
-/// kill -9 at `moment` (a note the engine sends at that step, for both builds), then the same
-/// command again: it finishes the job, records only finished AMIs, leaves no duplicate and
-/// removes what the killed run left.
-fn killed_then_rerun(moment: &str) {
+/// True for the event that starts `step` (kebab-case, as in events.ndjson).
+fn step_started(e: &serde_json::Value, step: &str) -> bool {
+    e["type"] == "step-started" && e["step"] == step
+}
+
+/// kill -9 once both builds reach `at` (held there by the faults `hold` injects), then the
+/// same command again: it finishes the job, records only finished AMIs (`recorded`: whether the
+/// killed run had recorded them already), leaves no duplicate and removes what the killed run
+/// left.
+fn killed_then_rerun(
+    at: impl Fn(&serde_json::Value) -> bool,
+    hold: serde_json::Value,
+    recorded: bool,
+) {
     let emu = emulator(0.5, 3.0);
     let s = public_ebs();
-    let run = publish_until(&s, &emu, &["--config", EBS, "--only", TWO], 2, moment);
+    emu.control(hold);
+    let run = publish_until_event(&s, &emu, &["--config", EBS, "--only", TWO], 2, at);
     run.signal("KILL");
     let killed = run.wait(Duration::from_secs(30));
     assert_eq!(killed.code, None, "killed by the signal");
@@ -130,11 +153,13 @@ fn killed_then_rerun(moment: &str) {
             );
         }
     });
-    assert!(
-        !s.path("ami_ids.json").exists(),
-        "nothing is recorded before it is published"
+    assert_eq!(
+        s.path("ami_ids.json").exists(),
+        recorded,
+        "an AMI is recorded once, and only once, it is published"
     );
 
+    emu.control(json!({}));
     let (out, err) = run_expect(&mut s.publish(&emu, &["--config", EBS, "--only", TWO]), 0);
     assert!(out.contains("2 AMIs published, 0 failed"), "{out}\n{err}");
     assert_eq!(common::count_entries(&s.ami_ids()), 2);
@@ -152,14 +177,38 @@ fn killed_then_rerun(moment: &str) {
     assert_only_published(&emu, 2);
 }
 
+/// A fault that keeps failing `operation` with a retryable error, so that the run stays in the
+/// step that calls it (the SDK retries with backoff) until it is killed.
+fn hold_at(operation: &str) -> serde_json::Value {
+    json!({"faults": [{"operation": operation, "error": "InternalError"}]})
+}
+
 #[test]
 fn killed_while_provisioning_a_rerun_rebuilds_and_removes_the_leftovers() {
-    killed_then_rerun("launched i-");
+    killed_then_rerun(|e| note_starting(e, "launched i-"), json!({}), false);
 }
 
 #[test]
 fn killed_after_create_image_a_rerun_finishes_the_ami_before_recording_it() {
-    killed_then_rerun("creating ami-");
+    killed_then_rerun(|e| note_starting(e, "creating ami-"), json!({}), false);
+}
+
+#[test]
+fn killed_before_the_permissions_were_set_a_rerun_sets_them_before_recording() {
+    killed_then_rerun(
+        |e| step_started(e, "permissions"),
+        hold_at("ec2:ModifyImageAttribute"),
+        false,
+    );
+}
+
+#[test]
+fn killed_while_finishing_a_rerun_keeps_the_recorded_amis_and_removes_the_rest() {
+    killed_then_rerun(
+        |e| step_started(e, "finish"),
+        hold_at("ec2:TerminateInstances"),
+        true,
+    );
 }
 
 // ---------------------------------------------------------------------------------------
