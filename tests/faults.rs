@@ -830,26 +830,26 @@ fn cleanup_refuses_an_ami_ids_file_that_does_not_exist() {
     assert!(err.contains("--ami-ids nope.json: no such file"), "{err}");
 }
 
+/// One build published in eu-west-1 and one in us-east-1.
+fn publish_in_two_regions(s: &Scratch, emu: &Emulator) {
+    let args = [
+        "--config",
+        EBS,
+        "--region",
+        "eu-west-1",
+        "--region",
+        REGION,
+        "--only",
+        "*-1404-hvm",
+    ];
+    run_expect(&mut s.publish(emu, &args), 0);
+}
+
 #[test]
 fn cleanup_removes_buckets_through_their_own_regions() {
     let emu = emulator(0.2, 0.3);
     let s = Scratch::new();
-    run_expect(
-        &mut s.publish(
-            &emu,
-            &[
-                "--config",
-                EBS,
-                "--region",
-                "eu-west-1",
-                "--region",
-                REGION,
-                "--only",
-                "*-1404-hvm",
-            ],
-        ),
-        0,
-    );
+    publish_in_two_regions(&s, &emu);
     let eu = "comboami-test-2-6-2-eu-west-1";
     assert!(block(emu.bucket_exists("eu-west-1", eu)));
     let (out, _) = run_expect(
@@ -871,22 +871,7 @@ fn cleanup_removes_buckets_through_their_own_regions() {
 fn verify_tells_an_unreachable_region_from_a_missing_ami() {
     let emu = emulator(0.2, 0.3);
     let s = Scratch::new();
-    run_expect(
-        &mut s.publish(
-            &emu,
-            &[
-                "--config",
-                EBS,
-                "--region",
-                "eu-west-1",
-                "--region",
-                REGION,
-                "--only",
-                "*-1404-hvm",
-            ],
-        ),
-        0,
-    );
+    publish_in_two_regions(&s, &emu);
     emu.control(json!({"faults": [{"operation": "ec2:*", "region": "eu-west-1", "drop": true}]}));
     let (out, _) = run_expect(
         s.against(&emu, "verify")
@@ -961,22 +946,7 @@ fn answers_lost_on_the_way_back_are_retried_without_doubling_anything() {
     );
     assert_eq!(emu.stat("injected amipub ec2:CreateImage lose_response"), 1);
     block(async {
-        let (ec2, _) = emu.clients(REGION).await;
-        let launched: usize = ec2
-            .describe_instances()
-            .filters(
-                aws_sdk_ec2::types::Filter::builder()
-                    .name("tag-key")
-                    .values("amipub:run-id")
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap()
-            .reservations()
-            .iter()
-            .map(|r| r.instances().len())
-            .sum();
+        let launched = emu.instances_ever(REGION).await.len();
         assert_eq!(launched, 2, "one instance per build, ever");
     });
     assert_only_published(&emu, 2);

@@ -189,24 +189,33 @@ impl Emulator {
 
     /// Instances amipub launched that are not terminated.
     pub async fn live_instances(&self, region: &str) -> Vec<String> {
+        self.amipub_instances(region, &["pending", "running", "stopping", "stopped"])
+            .await
+    }
+
+    /// Every instance amipub launched, terminated ones included.
+    pub async fn instances_ever(&self, region: &str) -> Vec<String> {
+        self.amipub_instances(region, &[]).await
+    }
+
+    /// Instances amipub launched (tagged with a run ID) in one of `states` (any, when empty).
+    async fn amipub_instances(&self, region: &str, states: &[&str]) -> Vec<String> {
         let (ec2, _) = self.clients(region).await;
-        ec2.describe_instances()
-            .filters(
-                Filter::builder()
-                    .name("tag-key")
-                    .values("amipub:run-id")
-                    .build(),
-            )
-            .filters(
+        let mut req = ec2.describe_instances().filters(
+            Filter::builder()
+                .name("tag-key")
+                .values("amipub:run-id")
+                .build(),
+        );
+        if !states.is_empty() {
+            req = req.filters(
                 Filter::builder()
                     .name("instance-state-name")
-                    .values("pending")
-                    .values("running")
-                    .values("stopping")
-                    .values("stopped")
+                    .set_values(Some(states.iter().map(|s| s.to_string()).collect()))
                     .build(),
-            )
-            .send()
+            );
+        }
+        req.send()
             .await
             .unwrap()
             .reservations()
