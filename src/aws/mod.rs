@@ -102,6 +102,17 @@ impl Clients {
         self.credentials_expire
     }
 
+    /// Clients made elsewhere (the engine's tests give it the SDK's mock clients).
+    pub fn from_parts(
+        by_region: BTreeMap<String, RegionClients>,
+        credentials_expire: Option<std::time::SystemTime>,
+    ) -> Clients {
+        Clients {
+            by_region,
+            credentials_expire,
+        }
+    }
+
     /// The clients of `region`; every region of the run was connected up front.
     pub fn region(&self, region: &str) -> &RegionClients {
         self.by_region

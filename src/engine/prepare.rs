@@ -7,7 +7,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
+
+use tokio::time::Instant;
 
 use futures::future::join_all;
 
@@ -223,5 +225,153 @@ impl Engine {
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use aws_sdk_s3::error::ErrorMetadata;
+    use aws_sdk_s3::operation::get_object::GetObjectOutput;
+    use aws_sdk_s3::operation::put_object::{PutObjectError, PutObjectOutput};
+    use aws_sdk_s3::primitives::ByteStream;
+    use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+    use tokio_util::sync::CancellationToken;
+
+    use super::super::{
+        Engine, EngineOptions, ErrorPolicy, NoInteraction, Permissions, PollSettings,
+    };
+    use super::*;
+    use crate::aws::{Clients, RegionClients};
+    use crate::events::EventSink;
+
+    /// An engine over one region whose S3 answers by `rules`, in order.
+    fn engine(
+        rules: &[&Rule],
+    ) -> (
+        Engine,
+        CancellationToken,
+        tokio::sync::mpsc::UnboundedReceiver<crate::events::Stamped>,
+    ) {
+        let c = RegionClients {
+            ec2: mock_client!(aws_sdk_ec2, []),
+            // No SDK retries: each renewal is one answer, so the timeline is the renewer's own.
+            s3: mock_client!(aws_sdk_s3, RuleMode::Sequential, rules, |c| {
+                c.retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
+            }),
+        };
+        let clients = Clients::from_parts([("us-east-1".to_string(), c)].into(), None);
+        let opts = EngineOptions {
+            run_id: "20261121T000000Z-aaaaaa".into(),
+            version: "1.0.0".into(),
+            max_parallel: 1,
+            max_per_region: 1,
+            on_error: ErrorPolicy::Cleanup,
+            poll: PollSettings {
+                min: Duration::from_secs(1),
+                max: Duration::from_secs(10),
+            },
+            timeouts: Default::default(),
+            permissions: Permissions::default(),
+            script: Arc::new(Vec::new()),
+            log_interval_secs: 20,
+            log_dir: std::env::temp_dir(),
+            signing: None,
+            bundle: Default::default(),
+            iam_instance_profile: None,
+            break_lock: false,
+        };
+        let (events, rx) = EventSink::channel();
+        let cancel = CancellationToken::new();
+        let e = Engine::new(
+            clients,
+            opts,
+            Default::default(),
+            events,
+            cancel.clone(),
+            Arc::new(NoInteraction),
+        );
+        (e, cancel, rx)
+    }
+
+    fn created() -> Rule {
+        mock!(aws_sdk_s3::Client::put_object)
+            .then_output(|| PutObjectOutput::builder().e_tag("\"e1\"").build())
+    }
+
+    fn error(code: &'static str) -> Rule {
+        mock!(aws_sdk_s3::Client::put_object).then_error(move || {
+            PutObjectError::generic(ErrorMetadata::builder().code(code).build())
+        })
+    }
+
+    /// Takes the lease of bucket "b" for `e` and starts renewing it.
+    async fn hold(e: &Engine) {
+        let me = Holder::me(&e.opts.run_id, "1.0.0");
+        let lease = lock::acquire(e.clients.region("us-east-1"), "us-east-1", "b", &me, false)
+            .await
+            .unwrap();
+        e.keep(vec![Arc::new(lease)]);
+        e.keep_leases();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lease_another_run_took_over_stops_the_run_without_removing_anything() {
+        let mut other = Holder::me("20261121T000000Z-bbbbbb", "1.0.0");
+        other.host = "elsewhere".into();
+        let body = serde_json::to_vec(&other).unwrap();
+        let now_theirs = mock!(aws_sdk_s3::Client::get_object).then_output(move || {
+            GetObjectOutput::builder()
+                .e_tag("\"theirs\"")
+                .body(ByteStream::from(body.clone()))
+                .build()
+        });
+        let (e, cancel, mut rx) = engine(&[&created(), &error("PreconditionFailed"), &now_theirs]);
+        hold(&e).await;
+        tokio::time::sleep(lock::RENEW_EVERY + Duration::from_secs(1)).await;
+        assert!(cancel.is_cancelled(), "the run stops");
+        assert!(e.lock_lost(), "and knows why: its builds must not clean up");
+        let said: Vec<String> = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|s| format!("{:?}", s.event))
+            .collect();
+        assert!(
+            said.iter().any(|m| m.contains("taken over by another run")),
+            "{said:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn renewals_s3_fails_are_tried_again_while_the_lease_lasts() {
+        let renewed = mock!(aws_sdk_s3::Client::put_object)
+            .then_output(|| PutObjectOutput::builder().e_tag("\"e2\"").build());
+        let (e, cancel, _rx) = engine(&[&created(), &error("InternalError"), &renewed]);
+        hold(&e).await;
+        tokio::time::sleep(lock::RENEW_EVERY * 2 + Duration::from_secs(1)).await;
+        assert!(
+            !cancel.is_cancelled(),
+            "one failed renewal does not stop the run"
+        );
+        assert_eq!(renewed.num_calls(), 1, "the next renewal went through");
+        assert!(!e.lock_lost());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lease_that_cannot_be_renewed_before_it_lapses_stops_the_run() {
+        let (e, cancel, _rx) = engine(&[
+            &created(),
+            &error("InternalError"),
+            &error("InternalError"),
+            &error("InternalError"),
+            &error("InternalError"),
+        ]);
+        hold(&e).await;
+        tokio::time::sleep(lock::LEASE).await;
+        assert!(cancel.is_cancelled(), "stopped before the lease lapsed");
+        assert!(
+            !e.lock_lost(),
+            "not taken over: the builds clean up as on Ctrl-C"
+        );
     }
 }
