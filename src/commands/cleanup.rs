@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::aws::Clients;
 use crate::cli::{CleanupArgs, OutputFormat};
 use crate::error::Error;
-use crate::lifecycle::cleanup::{self, Criteria, Item, Kind};
+use crate::lifecycle::cleanup::{self, Criteria, Item, Kind, Removal};
 use crate::output::ami_ids::AmiIds;
 use crate::plan::table;
 
@@ -61,20 +61,20 @@ pub async fn run(args: CleanupArgs) -> Result<(), Error> {
         }
         cleanup::remove(&clients, &mut inv, |item| {
             if !json {
-                match item.result.as_deref() {
-                    Some("removed") => println!(
+                match &item.result {
+                    Some(Removal::Removed) => println!(
                         "removed {} {} ({})",
                         kind_name(item.kind),
                         item.id,
                         item.region
                     ),
-                    other => println!(
-                        "FAILED to remove {} {} ({}): {}",
+                    Some(Removal::Failed(why)) => println!(
+                        "FAILED to remove {} {} ({}): {why}",
                         kind_name(item.kind),
                         item.id,
                         item.region,
-                        other.unwrap_or("").trim_start_matches("failed: ")
                     ),
+                    None => {}
                 }
             }
         })
@@ -85,7 +85,7 @@ pub async fn run(args: CleanupArgs) -> Result<(), Error> {
     let failed: Vec<&Item> = inv
         .items
         .iter()
-        .filter(|i| i.result.as_deref().is_some_and(|r| r != "removed"))
+        .filter(|i| matches!(i.result, Some(Removal::Failed(_))))
         .collect();
     let refused = inv
         .items
@@ -206,7 +206,7 @@ fn render(items: &[Item]) -> String {
 fn summary(items: &[Item], acted: bool) -> String {
     let mut per_region: BTreeMap<&str, (usize, i64)> = BTreeMap::new();
     for i in items.iter().filter(|i| i.refused.is_none()) {
-        if acted && i.result.as_deref() != Some("removed") {
+        if acted && i.result != Some(Removal::Removed) {
             continue;
         }
         let e = per_region.entry(i.region.as_str()).or_default();

@@ -9,7 +9,7 @@ use crate::cli::{OutputFormat, VerifyArgs};
 use crate::config::{self, Vars, Virtualization};
 use crate::engine::Permissions;
 use crate::error::Error;
-use crate::lifecycle::verify::{self, Expected, Row};
+use crate::lifecycle::verify::{self, Expected, Row, Verdict};
 use crate::matrix::build_name;
 use crate::output::ami_ids::AmiIds;
 use crate::output::manifest::Manifest;
@@ -82,7 +82,7 @@ pub async fn run(args: VerifyArgs) -> Result<(), Error> {
         .map(|s| s.builds.into_iter().map(|b| b.ami_name).collect())
         .unwrap_or_default();
     let rows = verify::run(&clients, &expected, &p.version, &perms, &profile_names).await;
-    let bad = rows.iter().filter(|r| r.result != "ok").count() + notes.len();
+    let bad = rows.iter().filter(|r| r.result != Verdict::Ok).count() + notes.len();
     match args.format {
         OutputFormat::Json => {
             #[derive(Serialize)]
@@ -111,7 +111,7 @@ pub async fn run(args: VerifyArgs) -> Result<(), Error> {
                         r.build.clone(),
                         r.region.clone(),
                         r.ami_id.clone(),
-                        r.result.to_string(),
+                        r.result.as_str().to_string(),
                         r.differences.join("; "),
                     ]
                 })
@@ -123,7 +123,7 @@ pub async fn run(args: VerifyArgs) -> Result<(), Error> {
             for n in &notes {
                 println!("manifest: {n}");
             }
-            let ok = rows.iter().filter(|r| r.result == "ok").count();
+            let ok = rows.iter().filter(|r| r.result == Verdict::Ok).count();
             println!("{ok} of {} AMI(s) as expected", rows.len());
         }
     }

@@ -337,7 +337,7 @@ impl Engine {
             deregister(c, &old.ami_id, &old.snapshot_ids).await?;
             // Preflight replaces a usable AMI only under --force; any other it replaces because
             // it ended unusable.
-            let why = if matches!(old.state.as_str(), "available" | "pending") {
+            let why = if old.usable() {
                 "--force".to_string()
             } else {
                 format!("it was {}", old.state)

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use aws_sdk_ec2::types::{ResourceType, TagSpecification};
+use aws_sdk_ec2::types::{ImageState, ResourceType, TagSpecification};
 
 use super::Engine;
 use super::build::{Made, StepError};
@@ -64,7 +64,7 @@ impl Engine {
             })?
             .ok_or("the region's poller stopped")?;
         made.snapshots = seen.snapshot_ids.clone();
-        if seen.state != "available" {
+        if seen.state != ImageState::Available {
             return Err(format!(
                 "{image} is {}{}",
                 seen.state,

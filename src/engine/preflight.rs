@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, SystemTime};
 
-use aws_sdk_ec2::types::{Filter, Image};
+use aws_sdk_ec2::types::{Filter, Image, ImageState};
 use futures::future::join_all;
 
 use crate::aws::images::{snapshots_of, tag};
@@ -21,9 +21,17 @@ pub struct ExistingAmi {
     /// The run that made it, if amipub did.
     pub run_id: Option<String>,
     /// Its state (`available`, `pending`, `failed`...).
-    pub state: String,
+    pub state: ImageState,
     /// Its tags.
     pub tags: BTreeMap<String, String>,
+}
+
+impl ExistingAmi {
+    /// Whether it is, or will be, available: anything else (failed, error, deregistered) can
+    /// only be replaced.
+    pub fn usable(&self) -> bool {
+        matches!(self.state, ImageState::Available | ImageState::Pending)
+    }
 }
 
 /// What preflight found.
@@ -66,7 +74,7 @@ impl Preflight {
         }
         for (b, list) in sorted(&self.replace) {
             for a in list {
-                lines.push(if a.state == "failed" || a.state == "error" {
+                lines.push(if !a.usable() {
                     format!(
                         "  {b}: {} of run {} is {}; it will be deregistered and rebuilt",
                         a.ami_id,
@@ -181,7 +189,10 @@ async fn check_region(
                 ami_id: img.image_id().unwrap_or_default().to_string(),
                 snapshot_ids: snapshots_of(img),
                 run_id: tag(img, tags::RUN_ID),
-                state: img.state().map_or("unknown", |s| s.as_str()).to_string(),
+                state: img
+                    .state()
+                    .cloned()
+                    .unwrap_or_else(|| ImageState::from("unknown")),
                 tags: img
                     .tags()
                     .iter()
@@ -190,8 +201,7 @@ async fn check_region(
             };
             let ours = tag(img, tags::BUILD).as_deref() == Some(b.name.as_str())
                 && tag(img, tags::VERSION).as_deref() == Some(version);
-            let usable = matches!(found.state.as_str(), "available" | "pending");
-            if force || (ours && !usable) {
+            if force || (ours && !found.usable()) {
                 out.replace.entry(b.name.clone()).or_default().push(found);
             } else if ours {
                 out.published.insert(b.name.clone(), found);

@@ -7,6 +7,8 @@
 
 use std::time::Instant;
 
+use aws_sdk_ec2::types::ImageState;
+
 use super::Engine;
 use super::image::describe_permissions;
 use super::preflight::ExistingAmi;
@@ -61,7 +63,7 @@ impl Engine {
     async fn reconcile(&self, b: &Build, found: &ExistingAmi) -> Result<Vec<String>, String> {
         let c = self.clients.region(&b.region);
         let mut snapshots = found.snapshot_ids.clone();
-        if found.state != "available" {
+        if found.state != ImageState::Available {
             self.note(
                 b,
                 format!(
@@ -83,7 +85,7 @@ impl Engine {
                         )
                     })?
                     .ok_or("the region's poller stopped")?;
-            if seen.state != "available" {
+            if seen.state != ImageState::Available {
                 return Err(format!(
                     "{} is {}{}; run again to replace it",
                     found.ami_id,

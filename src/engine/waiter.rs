@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use aws_sdk_ec2::types::Filter;
+use aws_sdk_ec2::types::{Filter, ImageState};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::aws::{RegionClients, errors};
@@ -36,8 +36,8 @@ pub struct InstanceSeen {
 /// An image once it left `pending`.
 #[derive(Debug, Clone)]
 pub struct ImageSeen {
-    /// EC2 state name (`available`, `failed`...).
-    pub state: String,
+    /// EC2's state of the image (`available`, `failed`...).
+    pub state: ImageState,
     /// Snapshots of its block devices.
     pub snapshot_ids: Vec<String>,
     /// EC2's reason, for failed images.
@@ -266,7 +266,7 @@ impl Poller {
                 if let Some(waiters) = self.images.remove(id) {
                     changed = true;
                     let seen = ImageSeen {
-                        state: state.as_str().to_string(),
+                        state: state.clone(),
                         snapshot_ids: img
                             .block_device_mappings()
                             .iter()

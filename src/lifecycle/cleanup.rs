@@ -68,8 +68,8 @@ pub struct Item {
     /// For objects: the keys to delete.
     #[serde(skip)]
     pub keys: Vec<String>,
-    /// After acting: `removed`, or the error.
-    pub result: Option<String>,
+    /// After acting: what removing it came to.
+    pub result: Option<Removal>,
 }
 
 impl Item {
@@ -604,6 +604,24 @@ async fn bucket_items(
     Ok(items)
 }
 
+/// What removing an item came to. In JSON: `"removed"`, or `"failed: <why>"` (schema 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removal {
+    /// It is gone.
+    Removed,
+    /// AWS refused or failed, for this reason.
+    Failed(String),
+}
+
+impl serde::Serialize for Removal {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Removal::Removed => s.serialize_str("removed"),
+            Removal::Failed(why) => s.serialize_str(&format!("failed: {why}")),
+        }
+    }
+}
+
 /// Removes every item not refused, in order, recording each result; `progress` hears of each.
 pub async fn remove(clients: &Clients, inv: &mut Inventory, mut progress: impl FnMut(&Item)) {
     let mut order: Vec<usize> = (0..inv.items.len()).collect();
@@ -661,8 +679,8 @@ pub async fn remove(clients: &Clients, inv: &mut Inventory, mut progress: impl F
             }
         };
         item.result = Some(match r {
-            Ok(()) => "removed".to_string(),
-            Err(e) => format!("failed: {e}"),
+            Ok(()) => Removal::Removed,
+            Err(e) => Removal::Failed(e),
         });
         progress(item);
     }

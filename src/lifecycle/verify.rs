@@ -23,6 +23,35 @@ pub struct Expected {
     pub ami_name: Option<String>,
 }
 
+/// What verify concluded about one AMI; serialized as its kebab-case name (`--format json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Exactly as the profile wants it.
+    Ok,
+    /// It exists but differs (the row's differences say how).
+    Mismatch,
+    /// ami_ids.json lists it, and its region does not have it.
+    Missing,
+    /// amipub made it for this profile and version, and ami_ids.json does not list it.
+    Unlisted,
+    /// Its region could not be asked: nothing is known of it.
+    Unreachable,
+}
+
+impl Verdict {
+    /// The verdict's name, as the table and JSON show it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Ok => "ok",
+            Verdict::Mismatch => "mismatch",
+            Verdict::Missing => "missing",
+            Verdict::Unlisted => "unlisted",
+            Verdict::Unreachable => "unreachable",
+        }
+    }
+}
+
 /// The result for one AMI.
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
@@ -32,9 +61,8 @@ pub struct Row {
     pub region: String,
     /// AMI ID.
     pub ami_id: String,
-    /// `ok`, `mismatch`, `missing`, `unlisted`, or `unreachable` (the region could not be
-    /// asked, so nothing is known of the AMI).
-    pub result: &'static str,
+    /// The verdict.
+    pub result: Verdict,
     /// What differs.
     pub differences: Vec<String>,
 }
@@ -106,7 +134,7 @@ async fn check_region(
                 .map(|x| {
                     row(
                         x,
-                        "unreachable",
+                        Verdict::Unreachable,
                         vec![format!("cannot check {region}: {e}")],
                     )
                 })
@@ -122,7 +150,7 @@ async fn check_region(
         let Some(img) = found.get(e.ami_id.as_str()) else {
             rows.push(row(
                 e,
-                "missing",
+                Verdict::Missing,
                 vec![format!("{} does not exist in {region}", e.ami_id)],
             ));
             continue;
@@ -130,7 +158,11 @@ async fn check_region(
         let diffs = differences(c, e, img, version, perms).await;
         rows.push(row(
             e,
-            if diffs.is_empty() { "ok" } else { "mismatch" },
+            if diffs.is_empty() {
+                Verdict::Ok
+            } else {
+                Verdict::Mismatch
+            },
             diffs,
         ));
     }
@@ -143,7 +175,7 @@ async fn check_region(
                 build: tag(img, tags::BUILD).unwrap_or_default(),
                 region: region.to_string(),
                 ami_id: id.to_string(),
-                result: "unlisted",
+                result: Verdict::Unlisted,
                 differences: vec![format!(
                     "amipub tagged it for version {version}, but ami_ids.json does not list it"
                 )],

@@ -221,7 +221,10 @@ pub async fn run(args: ReleaseArgs) -> Result<(), Error> {
     let names: std::collections::BTreeSet<String> =
         builds.iter().map(|b| b.ami_name.clone()).collect();
     let rows = verify::run(&found.clients, &expected, &args.version, &perms, &names).await;
-    let bad: Vec<_> = rows.iter().filter(|r| r.result != "ok").collect();
+    let bad: Vec<_> = rows
+        .iter()
+        .filter(|r| r.result != crate::lifecycle::verify::Verdict::Ok)
+        .collect();
     if !bad.is_empty() {
         line(
             Mark::Failed,
