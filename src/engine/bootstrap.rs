@@ -148,13 +148,53 @@ pub fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
+/// The stage of the bootstrap that ended it, as its status object names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Fetching and running the provisioning script.
+    Provision,
+    /// Fetching the signing material (instance-store).
+    Signing,
+    /// Taking the instance profile's credentials from the metadata service.
+    Credentials,
+    /// Bundling the volume.
+    Bundle,
+    /// Uploading the bundle.
+    Upload,
+}
+
+impl Stage {
+    /// The stage the bootstrap names `name`; `None` for a name it never writes.
+    fn parse(name: &str) -> Option<Stage> {
+        Some(match name {
+            "provision" => Stage::Provision,
+            "signing" => Stage::Signing,
+            "credentials" => Stage::Credentials,
+            "bundle" => Stage::Bundle,
+            "upload" => Stage::Upload,
+            _ => return None,
+        })
+    }
+
+    /// Its name, as the bootstrap writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Provision => "provision",
+            Stage::Signing => "signing",
+            Stage::Credentials => "credentials",
+            Stage::Bundle => "bundle",
+            Stage::Upload => "upload",
+        }
+    }
+}
+
 /// The final report of a bootstrap.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Status<'a> {
     /// Exit status of the stage that ended the bootstrap (0: everything succeeded).
     pub code: i32,
-    /// That stage: `provision`, `signing`, `credentials`, `bundle` or `upload`.
-    pub stage: &'a str,
+    /// That stage.
+    pub stage: Stage,
     /// The manifest's key, when the bundle was uploaded.
     pub manifest: Option<&'a str>,
     /// The whole log.
@@ -166,14 +206,14 @@ pub fn parse_status(body: &str) -> Option<Status<'_>> {
     let (head, log) = body.split_once("\n\n").unwrap_or((body, ""));
     let mut status = Status {
         code: i32::MIN,
-        stage: "provision",
+        stage: Stage::Provision,
         manifest: None,
         log,
     };
     for line in head.lines() {
         match line.split_once('=')? {
             ("status", v) => status.code = v.trim().parse().ok()?,
-            ("stage", v) => status.stage = v.trim(),
+            ("stage", v) => status.stage = Stage::parse(v.trim())?,
             ("manifest", v) if !v.trim().is_empty() => status.manifest = Some(v.trim()),
             _ => {}
         }
@@ -353,7 +393,7 @@ mod tests {
             ok,
             Some(Status {
                 code: 0,
-                stage: "upload",
+                stage: Stage::Upload,
                 manifest: Some("r/b/image.manifest.xml"),
                 log: "log line\n"
             })
@@ -361,11 +401,12 @@ mod tests {
         let failed = parse_status("status=4\nstage=bundle\nmanifest=\n\n").unwrap();
         assert_eq!(
             (failed.code, failed.stage, failed.manifest),
-            (4, "bundle", None)
+            (4, Stage::Bundle, None)
         );
         assert_eq!(parse_status("status=90").map(|s| s.code), Some(90));
         assert_eq!(parse_status("x\n"), None);
         assert_eq!(parse_status("stage=bundle\n\n"), None);
+        assert_eq!(parse_status("status=1\nstage=elsewhere\n\n"), None);
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! The provision step: wait for the build instance to power off, read the bootstrap's report
 //! (exit status, failing stage, bundle manifest), and keep its log.
 
+use aws_sdk_ec2::types::InstanceStateName;
+
 use super::Engine;
-use super::bootstrap;
+use super::bootstrap::{self, Stage};
 use super::build::{Made, StepError};
 use super::staging;
 use crate::config::Backing;
@@ -67,22 +69,22 @@ impl Engine {
         };
         match (st.code, st.stage) {
             (0, _) => {}
-            (bootstrap::FETCH_FAILED, "provision") => {
+            (bootstrap::FETCH_FAILED, Stage::Provision) => {
                 return Err(fail(
                     "the instance could not fetch the provisioning script".into(),
                 ));
             }
-            (n, "provision") => {
+            (n, Stage::Provision) => {
                 return Err(fail(format!(
                     "the provisioning script exited with status {n}"
                 )));
             }
-            (_, "signing") => {
+            (_, Stage::Signing) => {
                 return Err(fail(
                     "the instance could not fetch the signing material".into(),
                 ));
             }
-            (_, "credentials") => {
+            (_, Stage::Credentials) => {
                 return Err(fail(format!(
                     "the instance got no credentials from its instance profile {}; check that its role may be assumed by EC2",
                     self.opts
@@ -91,12 +93,15 @@ impl Engine {
                         .unwrap_or("(none)")
                 )));
             }
-            (n, stage) => {
-                return Err(fail(format!("the {stage} command exited with status {n}")));
+            (n, stage @ (Stage::Bundle | Stage::Upload)) => {
+                return Err(fail(format!(
+                    "the {} command exited with status {n}",
+                    stage.as_str()
+                )));
             }
         }
         match b.backing {
-            Backing::Ebs if seen.state != "stopped" => {
+            Backing::Ebs if seen.state != InstanceStateName::Stopped => {
                 return Err(fail(format!(
                     "the instance is {}, so no image can be made from it",
                     seen.state

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use aws_sdk_ec2::types::{Filter, ImageState};
+use aws_sdk_ec2::types::{Filter, ImageState, InstanceStateName};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::aws::{RegionClients, errors};
@@ -27,8 +27,8 @@ pub struct PollSettings {
 /// What an instance was seen as when it stopped running.
 #[derive(Debug, Clone)]
 pub struct InstanceSeen {
-    /// EC2 state name (`stopped`, `terminated`...).
-    pub state: String,
+    /// EC2's state of the instance (`stopped`, `terminated`...).
+    pub state: InstanceStateName,
     /// EC2's reason for the last state change, if it gave one.
     pub reason: Option<String>,
 }
@@ -208,14 +208,19 @@ impl Poller {
                 else {
                     continue;
                 };
-                let state = state.as_str();
-                if matches!(state, "pending" | "running" | "stopping" | "shutting-down") {
+                if matches!(
+                    state,
+                    InstanceStateName::Pending
+                        | InstanceStateName::Running
+                        | InstanceStateName::Stopping
+                        | InstanceStateName::ShuttingDown
+                ) {
                     continue;
                 }
                 if let Some(waiters) = self.instances.remove(id) {
                     changed = true;
                     let seen = InstanceSeen {
-                        state: state.to_string(),
+                        state: state.clone(),
                         reason: inst
                             .state_reason()
                             .and_then(|r| r.message())
@@ -260,7 +265,7 @@ impl Poller {
                 let (Some(id), Some(state)) = (img.image_id(), img.state()) else {
                     continue;
                 };
-                if state.as_str() == "pending" {
+                if *state == ImageState::Pending {
                     continue;
                 }
                 if let Some(waiters) = self.images.remove(id) {

@@ -204,8 +204,8 @@ async fn differences(
     perms: &Permissions,
 ) -> Vec<String> {
     let mut d = Vec::new();
-    let state = img.state().map(|s| s.as_str()).unwrap_or("unknown");
-    if state != "available" {
+    if img.state() != Some(&aws_sdk_ec2::types::ImageState::Available) {
+        let state = img.state().map_or("unknown", |s| s.as_str());
         d.push(format!("state is {state}, not available"));
     }
     if let Some(want) = &e.ami_name
