@@ -572,16 +572,27 @@ fn a_finished_ami_is_kept_when_terminating_its_instance_fails() {
     assert_only_published(&emu, 2);
 }
 
-/// One AWS operation fails for good: the build fails (or the run stops before launching), and
-/// nothing is left behind.
-fn failed_operation(operation: &str, code: &str) {
+/// One build of the public profile, published while `operation` fails for good with `code`;
+/// the run must exit `exit`. Returns what it printed.
+fn one_build_while_failing(
+    operation: &str,
+    code: &str,
+    exit: i32,
+) -> (Emulator, Scratch, String, String) {
     let emu = emulator(0.2, 0.3);
     let s = public_ebs();
     emu.control(json!({"faults": [{"operation": operation, "error": code}]}));
     let (out, err) = run_expect(
         &mut s.publish(&emu, &["--config", EBS, "--only", "us-east-1-1404-hvm"]),
-        1,
+        exit,
     );
+    (emu, s, out, err)
+}
+
+/// One AWS operation fails for good: the build fails (or the run stops before launching), and
+/// nothing is left behind.
+fn failed_operation(operation: &str, code: &str) {
+    let (emu, s, out, err) = one_build_while_failing(operation, code, 1);
     assert!(
         format!("{out}\n{err}").contains(code),
         "{operation}: {out}\n{err}"
@@ -620,13 +631,7 @@ fn a_failed_put_object_leaves_nothing() {
 
 #[test]
 fn staged_files_a_run_cannot_delete_are_listed_and_the_next_run_removes_them() {
-    let emu = emulator(0.2, 0.3);
-    let s = Scratch::new();
-    emu.control(json!({"faults": [{"operation": "s3:DeleteObjects", "error": "AccessDenied"}]}));
-    let (out, err) = run_expect(
-        &mut s.publish(&emu, &["--config", EBS, "--only", "us-east-1-1404-hvm"]),
-        1,
-    );
+    let (emu, s, out, err) = one_build_while_failing("s3:DeleteObjects", "AccessDenied", 1);
     assert!(err.contains("left behind"), "{out}\n{err}");
     assert!(
         err.contains(&format!("objects under s3://{BUCKET}/")),
@@ -661,13 +666,7 @@ fn a_failed_create_bucket_fails_the_region_before_launching() {
 
 #[test]
 fn a_failed_seal_is_listed_as_left_behind_and_the_ami_stands() {
-    let emu = emulator(0.2, 0.3);
-    let s = Scratch::new();
-    emu.control(json!({"faults": [{"operation": "s3:PutBucketPolicy", "error": "AccessDenied"}]}));
-    let (out, err) = run_expect(
-        &mut s.publish(&emu, &["--config", EBS, "--only", "us-east-1-1404-hvm"]),
-        1,
-    );
+    let (emu, s, out, err) = one_build_while_failing("s3:PutBucketPolicy", "AccessDenied", 1);
     assert!(
         out.contains("its presigned upload URLs work until"),
         "{out}"
