@@ -41,6 +41,12 @@ fn publish_until(s: &Scratch, emu: &Emulator, args: &[&str], n: usize, moment: &
     publish_until_event(s, emu, args, n, |e| note_starting(e, moment))
 }
 
+/// `amipub publish --config test-ebs.yaml --only TWO` started in the background, returned once
+/// both builds' instances are up.
+fn both_launched(s: &Scratch, emu: &Emulator) -> Running {
+    publish_until(s, emu, &["--config", EBS, "--only", TWO], 2, "launched i-")
+}
+
 /// `amipub publish ARGS` started in the background, returned once `n` of its events satisfy
 /// `pred`.
 fn publish_until_event(
@@ -219,13 +225,7 @@ fn killed_while_finishing_a_rerun_keeps_the_recorded_amis_and_removes_the_rest()
 fn signal_cleans_up(signal: &str, code: i32) {
     let emu = emulator(30.0, 0.5);
     let s = Scratch::new();
-    let run = publish_until(
-        &s,
-        &emu,
-        &["--config", EBS, "--only", TWO],
-        2,
-        "launched i-",
-    );
+    let run = both_launched(&s, &emu);
     run.signal(signal);
     let out = run.wait(Duration::from_secs(120));
     assert_eq!(out.code, Some(code), "{out:?}");
@@ -262,13 +262,7 @@ fn sighup_cleans_up_like_ctrl_c_and_exits_129() {
 fn a_second_signal_lists_what_is_left_and_cleanup_run_removes_it_all() {
     let emu = emulator(30.0, 0.5);
     let s = Scratch::new();
-    let run = publish_until(
-        &s,
-        &emu,
-        &["--config", EBS, "--only", TWO],
-        2,
-        "launched i-",
-    );
+    let run = both_launched(&s, &emu);
     // Terminating keeps failing (and being retried) so that the second signal surely comes
     // while the first one's clean-up is under way.
     emu.control(
@@ -341,13 +335,7 @@ fn a_second_publish_of_the_version_is_refused_naming_the_holder() {
 fn the_lock_of_a_killed_run_is_taken_over_and_its_leftovers_removed() {
     let emu = emulator(30.0, 0.5);
     let s = Scratch::new();
-    let first = publish_until(
-        &s,
-        &emu,
-        &["--config", EBS, "--only", TWO],
-        2,
-        "launched i-",
-    );
+    let first = both_launched(&s, &emu);
     first.signal("KILL");
     first.wait(Duration::from_secs(30));
     emu.control(json!({"provision_seconds": 0.3}));
@@ -402,13 +390,7 @@ fn outputs_keep_a_concurrent_writers_entries_unknown_fields_mode_and_symlink() {
     .unwrap();
     std::os::unix::fs::symlink("real/ami_ids.json", s.path("ami_ids.json")).unwrap();
 
-    let run = publish_until(
-        &s,
-        &emu,
-        &["--config", EBS, "--only", TWO],
-        2,
-        "launched i-",
-    );
+    let run = both_launched(&s, &emu);
     // Another writer adds an entry while the run goes on.
     let mut doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(s.path("real/ami_ids.json")).unwrap())

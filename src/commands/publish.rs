@@ -424,7 +424,7 @@ fn watch_signals(
 static STOPPED_BY: std::sync::OnceLock<Stop> = std::sync::OnceLock::new();
 
 /// The exit code of an interrupted run: that of the signal that stopped it.
-pub(crate) fn interrupted_exit_code() -> i32 {
+fn interrupted_exit_code() -> i32 {
     STOPPED_BY
         .get()
         .map_or(crate::error::exit::INTERRUPTED, |s| s.exit_code())
@@ -439,7 +439,7 @@ struct Signals {
 
 /// A stopping signal.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Stop {
+enum Stop {
     Int,
     Term,
     Hup,
@@ -457,7 +457,7 @@ impl std::fmt::Display for Stop {
 
 impl Stop {
     /// 128 + the signal's number, as shells report a process a signal ended.
-    pub(crate) fn exit_code(self) -> i32 {
+    fn exit_code(self) -> i32 {
         match self {
             Stop::Int => crate::error::exit::INTERRUPTED,
             Stop::Term => 143,
