@@ -267,7 +267,11 @@ class Simulator:
                 self.procs[iid] = (ec2.meta.region_name, proc)
             rc = proc.wait()
         self.stats[f"bootstrap_exit_{rc}"] += 1
-        if os.path.exists(os.path.join(d, "poweroff-called")):
+        # A machine amipub terminated (or stopped) while its bootstrap finished stays as it
+        # is: moto's stop would bring a terminated instance back as "stopped", a leak no real
+        # instance can cause.
+        powered_off = os.path.exists(os.path.join(d, "poweroff-called"))
+        if powered_off and inst.state in ("pending", "running"):
             backend = self.backend(ec2.meta.region_name)
             if inst.instance_initiated_shutdown_behavior == "terminate":
                 backend.terminate_instances([iid])
