@@ -21,7 +21,7 @@ fn malformed_yaml() {
     s.edit(P, "version: \"2.6.2\"", "version: \"2.6.2");
     let err = plan_fails(&s, &[]);
     assert!(
-        err.contains("configs/official.yaml:3: did not find expected key"),
+        err.contains("configs/official.yaml:2: invalid indentation in quoted scalar"),
         "{err}"
     );
     assert!(err.contains("fix the YAML syntax"), "{err}");
@@ -391,4 +391,42 @@ fn bad_format_value() {
     let s = Scratch::new();
     let err = plan_fails(&s, &["--format", "xml"]);
     assert!(err.contains("invalid value 'xml'"), "{err}");
+}
+
+#[test]
+fn yaml_anchors_and_tags_are_refused_with_their_line() {
+    let s = Scratch::new();
+    s.edit(P, "version: \"2.6.2\"", "version: &v \"2.6.2\"");
+    let err = plan_fails(&s, &[]);
+    assert!(
+        err.contains(
+            "configs/official.yaml:2: YAML anchors and aliases (&name, *name) are not supported"
+        ),
+        "{err}"
+    );
+    let s = Scratch::new();
+    s.edit(P, "version: \"2.6.2\"", "version: !!str 2.6.2");
+    let err = plan_fails(&s, &[]);
+    assert!(
+        err.contains("configs/official.yaml:2: YAML tags (!!str, !name) are not supported"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unquoted_values_are_read_exactly_as_written() {
+    // `2.10` and `1404` unquoted: other YAML readers would make numbers of them (2.1, 1404);
+    // amipub reads the text, so the version keeps its trailing zero.
+    let s = Scratch::new();
+    s.edit(P, "version: \"2.6.2\"", "version: 2.10");
+    s.edit(
+        P,
+        "releases: [\"1204\", \"1404\"]",
+        "releases: [1204, 1404]",
+    );
+    let (out, _) = run_expect(s.amipub().args(["plan", "--format", "json"]), 0);
+    assert!(
+        out.contains("DataStax Auto-Clustering AMI 2.10-1404-"),
+        "{out}"
+    );
 }

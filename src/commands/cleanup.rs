@@ -151,20 +151,14 @@ fn regions(args: &CleanupArgs) -> Result<Vec<String>, Error> {
                 .into(),
         ]));
     }
-    let text =
-        crate::config::yaml::read_bounded(&args.regions_file, crate::config::yaml::MAX_FILE_BYTES)
-            .map_err(|e| {
-                Error::Usage(vec![format!(
-                    "cannot read {}: {e}",
-                    args.regions_file.display()
-                )])
-            })?;
-    let file: crate::config::RegionsFile = serde_yaml::from_str(&text).map_err(|e| {
-        Error::Usage(vec![format!(
-            "{}: {e}; check it with `amipub plan`",
-            args.regions_file.display()
-        )])
-    })?;
+    let mut diags = crate::config::Diagnostics::default();
+    let file = crate::config::yaml::load::<crate::config::RegionsFile>(
+        &args.regions_file,
+        "regions file",
+        &mut diags,
+    )
+    .ok_or_else(|| Error::Config(diags))?
+    .value;
     Ok(file.regions.keys().cloned().collect())
 }
 

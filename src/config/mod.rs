@@ -302,20 +302,20 @@ fn check_profile(
     let mut accounts = Vec::new();
     for (i, a) in v.launch_permissions.accounts.iter().enumerate() {
         let at = [lp[0], Seg::Key("accounts"), Seg::Index(i)];
-        match a {
-            serde_yaml::Value::String(s) => match rules::check_account_id(s) {
-                Ok(()) => accounts.push(s.clone()),
-                Err(e) => diags.push(path, p.line(&at), e, None),
-            },
-            other => diags.push(
+        if p.unquoted(&at) && a.bytes().all(|b| b.is_ascii_digit()) {
+            // Other YAML readers (and amipub's earlier versions) read it as a number, which
+            // drops leading zeros: the file must say the same to every reader.
+            diags.push(
                 path,
                 p.line(&at),
-                format!(
-                    "account ID {} must be a quoted string",
-                    serde_yaml::to_string(other).unwrap_or_default().trim()
-                ),
+                format!("account ID {a} must be a quoted string"),
                 Some("write it in quotes, e.g. \"012345678901\", so leading zeros survive".into()),
-            ),
+            );
+            continue;
+        }
+        match rules::check_account_id(a) {
+            Ok(()) => accounts.push(a.clone()),
+            Err(e) => diags.push(path, p.line(&at), e, None),
         }
     }
 

@@ -126,10 +126,10 @@ pub struct LaunchPermissions {
     /// Groups; `all` makes the AMI public.
     #[serde(default)]
     pub groups: Vec<String>,
-    /// 12-digit AWS account IDs. Kept as raw YAML so that an unquoted number is reported
-    /// as such instead of silently losing leading zeros.
+    /// 12-digit AWS account IDs, as written (an unquoted one is refused: other YAML readers
+    /// would read a number and lose its leading zeros).
     #[serde(default)]
-    pub accounts: Vec<serde_yaml::Value>,
+    pub accounts: Vec<String>,
 }
 
 /// Time limits of a build's phases.

@@ -25,8 +25,8 @@ pub const ENV_PRIVATE_KEY: &str = "AMIPUB_SIGNING_KEY";
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LocalSettings {
-    /// Kept as raw YAML so that an unquoted number is reported instead of losing leading zeros.
-    account_id: Option<serde_yaml::Value>,
+    /// As written; an unquoted one is refused (other YAML readers lose its leading zeros).
+    account_id: Option<String>,
     certificate: Option<String>,
     private_key: Option<String>,
 }
@@ -59,20 +59,27 @@ pub fn load(
 ) -> Result<SigningMaterial, Vec<String>> {
     let mut problems = Vec::new();
     let file = match super::yaml::read_bounded(settings, super::yaml::MAX_FILE_BYTES) {
-        Ok(text) => match serde_yaml::from_str::<Option<LocalSettings>>(&text) {
-            Ok(s) => s.unwrap_or_default(),
-            Err(e) => {
-                // serde_yaml's message quotes no values for these types, only keys and positions.
-                problems.push(format!("{}: {e}", settings.display()));
-                LocalSettings::default()
+        Ok(text) => {
+            let mut diags = super::Diagnostics::default();
+            match super::yaml::parse::<LocalSettings>(settings, &text, &mut diags) {
+                Some(located) => located,
+                None => {
+                    // The parser's messages quote keys and positions, never values.
+                    problems.extend(diags.items().iter().map(ToString::to_string));
+                    super::yaml::Located::empty(LocalSettings::default())
+                }
             }
-        },
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => LocalSettings::default(),
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+            super::yaml::Located::empty(LocalSettings::default())
+        }
         Err(e) => {
             problems.push(format!("{}: {e}", settings.display()));
-            LocalSettings::default()
+            super::yaml::Located::empty(LocalSettings::default())
         }
     };
+    let account_unquoted = file.unquoted(&[super::Seg::Key("account_id")]);
+    let file = file.value;
     let base = settings.parent().unwrap_or(Path::new("."));
     let how = |key: &str, var: &str| {
         format!(
@@ -84,11 +91,13 @@ pub fn load(
 
     let account_id = match (env(ENV_ACCOUNT_ID), &file.account_id) {
         (Some(v), _) => check_account(v.trim(), ENV_ACCOUNT_ID, &mut problems),
-        (None, Some(serde_yaml::Value::String(s))) => check_account(
-            s.trim(),
-            &format!("account_id in {}", settings.display()),
-            &mut problems,
-        ),
+        (None, Some(s)) if !account_unquoted || !s.bytes().all(|b| b.is_ascii_digit()) => {
+            check_account(
+                s.trim(),
+                &format!("account_id in {}", settings.display()),
+                &mut problems,
+            )
+        }
         (None, Some(_)) => {
             problems.push(format!(
                 "account_id in {} must be a quoted string, e.g. \"012345678901\", so that leading zeros survive",

@@ -1,10 +1,10 @@
-//! YAML reading: serde_yaml turns text into typed values; marked-yaml keeps where each value
-//! stands, because serde_yaml reports a position only for the first error it meets and the
-//! validation rules need the line of every value they reject.
+//! YAML reading: marked-yaml parses each file once into nodes that know their line, and its
+//! serde support turns those nodes into typed values; the validation rules then ask the nodes
+//! for the line of every value they reject.
 
 use std::path::Path;
 
-use marked_yaml::{LoaderOptions, Node};
+use marked_yaml::{Error as ValueError, LoadError, LoaderOptions, Node};
 use serde::de::DeserializeOwned;
 
 use super::diagnostics::Diagnostics;
@@ -26,6 +26,15 @@ pub enum Seg<'a> {
 }
 
 impl<T> Located<T> {
+    /// A value that was read from no file (a default): it has no positions.
+    pub fn empty(value: T) -> Self {
+        let blank = marked_yaml::Span::new_blank();
+        Located {
+            value,
+            spans: Node::from(marked_yaml::types::MarkedMappingNode::new_empty(blank)),
+        }
+    }
+
     /// The 1-based line of the value at `path`, or of its nearest ancestor that exists.
     pub fn line(&self, path: &[Seg<'_>]) -> Option<usize> {
         let mut node = &self.spans;
@@ -49,6 +58,42 @@ impl<T> Located<T> {
 
     /// The line of the key `key` in the mapping at `path` (where a key, not its value, is wrong).
     pub fn key_line(&self, path: &[Seg<'_>], key: &str) -> Option<usize> {
+        let map = self.node(path)?.as_mapping()?;
+        map.keys()
+            .find(|k| k.as_str() == key)
+            .and_then(|k| k.span().start().map(|m| m.line()))
+    }
+
+    /// Whether the value at `path` is a scalar written without quotes, which other YAML
+    /// readers take for a number or a boolean when it looks like one.
+    pub fn unquoted(&self, path: &[Seg<'_>]) -> bool {
+        self.node(path)
+            .and_then(Node::as_scalar)
+            .is_some_and(marked_yaml::types::MarkedScalarNode::may_coerce)
+    }
+
+    /// The line of the value at a serde path (`launch_permissions.accounts[1]`), as the
+    /// deserializer reports where it failed; keys holding dots or brackets stop the walk early,
+    /// which then gives the line of an ancestor.
+    fn line_of_path(&self, serde_path: &str) -> Option<usize> {
+        let mut segs = Vec::new();
+        for part in serde_path.split('.').filter(|p| !p.is_empty() && *p != "?") {
+            let (key, indexes) = part.split_once('[').unwrap_or((part, ""));
+            if !key.is_empty() {
+                segs.push(Seg::Key(key));
+            }
+            for index in indexes.split('[') {
+                match index.trim_end_matches(']').parse() {
+                    Ok(i) => segs.push(Seg::Index(i)),
+                    Err(_) if index.is_empty() => {}
+                    Err(_) => return self.line(&segs),
+                }
+            }
+        }
+        self.line(&segs)
+    }
+
+    fn node(&self, path: &[Seg<'_>]) -> Option<&Node> {
         let mut node = &self.spans;
         for seg in path {
             node = match (seg, node) {
@@ -57,10 +102,7 @@ impl<T> Located<T> {
                 _ => return None,
             };
         }
-        let map = node.as_mapping()?;
-        map.keys()
-            .find(|k| k.as_str() == key)
-            .and_then(|k| k.span().start().map(|m| m.line()))
+        Some(node)
     }
 }
 
@@ -152,7 +194,8 @@ fn too_deep(text: &str) -> Option<usize> {
     None
 }
 
-/// Parses YAML text that came from `path`.
+/// Parses YAML text that came from `path`: one parse gives both the typed value and the
+/// position of every value in it.
 pub fn parse<T: DeserializeOwned>(
     path: &Path,
     text: &str,
@@ -169,69 +212,112 @@ pub fn parse<T: DeserializeOwned>(
     }
     // A key given twice in one mapping: YAML readers keep the last one silently, which would
     // publish something other than what the first one says.
-    if let Err(marked_yaml::LoadError::DuplicateKey(d)) = marked_yaml::parse_yaml_with_options(
-        0,
-        text,
-        LoaderOptions::default().error_on_duplicate_keys(true),
-    ) {
-        let first = d.prev_key.span().start().map(|m| m.line());
-        diags.push(
-            path,
-            d.key.span().start().map(|m| m.line()),
-            format!(
-                "the key \"{}\" appears twice in one mapping{}",
-                d.key.as_str(),
-                first
-                    .map(|l| format!(" (first at line {l})"))
-                    .unwrap_or_default()
-            ),
-            Some("merge the two entries into one; only one of them would be used".into()),
-        );
-        return None;
-    }
-    let value = match serde_yaml::from_str::<T>(text) {
-        Ok(v) => v,
+    // Quoted scalars stay strings (YAML's own rule): a quoted "true" is no boolean, and an
+    // unquoted number can be told from a quoted one.
+    let options = LoaderOptions::default()
+        .error_on_duplicate_keys(true)
+        .prevent_coercion(true);
+    let spans = match marked_yaml::parse_yaml_with_options(0, text, options) {
+        Ok(node) => node,
         Err(e) => {
-            let line = e.location().map(|l| l.line());
-            diags.push(
-                path,
-                line,
-                describe_serde_error(&e),
-                hint_for(&e.to_string()),
-            );
+            let (line, message, hint) = describe_load_error(&e);
+            diags.push(path, line, message, Some(hint.into()));
             return None;
         }
     };
-    // serde_yaml accepted the text, so marked-yaml (the stricter of the two about top-level
-    // shape) only fails on documents serde_yaml reads differently; positions then degrade to
-    // "no line" rather than failing the load.
-    let spans = marked_yaml::parse_yaml_with_options(0, text, LoaderOptions::default())
-        .unwrap_or_else(|_| {
-            Node::from(marked_yaml::types::MarkedMappingNode::new_empty(
-                marked_yaml::Span::new_blank(),
-            ))
-        });
-    Some(Located { value, spans })
-}
-
-/// serde_yaml's message without its trailing " at line X column Y", which we print ourselves.
-fn describe_serde_error(e: &serde_yaml::Error) -> String {
-    let msg = e.to_string();
-    match msg.find(" at line ") {
-        Some(i) => msg[..i].to_string(),
-        None => msg,
+    match marked_yaml::from_node::<T>(&spans) {
+        Ok(value) => Some(Located { value, spans }),
+        Err(e) => {
+            let located = Located::<()> { value: (), spans };
+            let line = e
+                .start_mark()
+                .map(|m| m.line())
+                .or_else(|| located.line_of_path(e.path().unwrap_or_default()));
+            let (message, hint) = describe_value_error(&e);
+            diags.push(path, line, message, Some(hint.into()));
+            None
+        }
     }
 }
 
-fn hint_for(msg: &str) -> Option<String> {
-    if msg.contains("unknown field") {
-        Some("remove the key or fix its spelling; README.md lists every key".into())
-    } else if msg.contains("missing field") {
-        Some("add the key; README.md describes what it holds".into())
-    } else if msg.contains("invalid type") {
-        Some("quote values that must be strings (e.g. \"1404\", \"2.6\")".into())
-    } else {
-        Some("fix the YAML syntax at that line".into())
+/// Where a document that is not well-formed YAML goes wrong, what is wrong, and what to do.
+fn describe_load_error(e: &LoadError) -> (Option<usize>, String, &'static str) {
+    let at = |m: &marked_yaml::Marker| Some(m.line());
+    match e {
+        LoadError::DuplicateKey(d) => {
+            let first = d.prev_key.span().start().map(|m| m.line());
+            (
+                d.key.span().start().map(|m| m.line()),
+                format!(
+                    "the key \"{}\" appears twice in one mapping{}",
+                    d.key.as_str(),
+                    first
+                        .map(|l| format!(" (first at line {l})"))
+                        .unwrap_or_default()
+                ),
+                "merge the two entries into one; only one of them would be used",
+            )
+        }
+        LoadError::ScanError(m, scan) => (
+            at(m),
+            scan.info().to_string(),
+            "fix the YAML syntax at that line (an unclosed quote, a tab, a misaligned key)",
+        ),
+        LoadError::TopLevelMustBeMapping(m) | LoadError::TopLevelMustBeSequence(m) => (
+            at(m),
+            "the file must be a mapping of keys to values".into(),
+            "README.md shows an example of each file",
+        ),
+        LoadError::UnexpectedAnchor(m) => (
+            at(m),
+            "YAML anchors and aliases (&name, *name) are not supported".into(),
+            "write the values out in full",
+        ),
+        LoadError::UnexpectedTag(m) => (
+            at(m),
+            "YAML tags (!!str, !name) are not supported".into(),
+            "quote the value instead, e.g. \"1404\"",
+        ),
+        LoadError::MappingKeyMustBeScalar(m) => (
+            at(m),
+            "a mapping key must be a plain value, not a list or mapping".into(),
+            "fix the YAML syntax at that line",
+        ),
+    }
+}
+
+/// What is wrong with a well-formed document's values, and what to do.
+fn describe_value_error(e: &ValueError) -> (String, &'static str) {
+    match e {
+        ValueError::UnknownFieldError(field, expected, _) => (
+            format!("unknown field `{field}`, {}", expected_fields(expected)),
+            "remove the key or fix its spelling; README.md lists every key",
+        ),
+        ValueError::NotBoolean(_) => ("expected true or false".into(), "write true or false"),
+        ValueError::IntegerParseFailure(e, _) => (
+            format!("expected a whole number ({e})"),
+            "write a number without quotes or units",
+        ),
+        ValueError::FloatParseFailure(e, _) => (
+            format!("expected a number ({e})"),
+            "write a number without quotes or units",
+        ),
+        // serde's own messages: a missing field, a list where a value belongs, a bad duration.
+        ValueError::Other(message, _) => (
+            message.clone(),
+            "add the missing key or correct the value; README.md describes every key and the value it takes",
+        ),
+    }
+}
+
+/// serde's wording for the fields a mapping may have.
+fn expected_fields(expected: &[&str]) -> String {
+    let quoted: Vec<String> = expected.iter().map(|f| format!("`{f}`")).collect();
+    match quoted.as_slice() {
+        [] => "there are no fields".into(),
+        [one] => format!("expected {one}"),
+        [a, b] => format!("expected {a} or {b}"),
+        all => format!("expected one of {}", all.join(", ")),
     }
 }
 

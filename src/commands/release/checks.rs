@@ -64,15 +64,11 @@ pub(super) async fn checks(
         .map_err(|e| Error::Usage(vec![format!("{}: {e}", profile_path.display())]))?;
     // A release that already set the version (an earlier, interrupted run) may leave its own
     // files changed; anything else must be committed first.
-    let resuming = serde_yaml::from_str::<serde_yaml::Value>(&original)
-        .ok()
-        .and_then(|d| {
-            d.get("version")
-                .and_then(|v| v.as_str())
-                .map(str::to_string)
-        })
-        .as_deref()
-        == Some(args.version.as_str());
+    let resuming = marked_yaml::parse_yaml(0, &original).is_ok_and(|doc| {
+        doc.as_mapping()
+            .and_then(|m| m.get_scalar("version"))
+            .is_some_and(|v| v.as_str() == args.version)
+    });
     let cwd = std::env::current_dir().map_err(|e| Error::io(".", e))?;
     let own: BTreeSet<PathBuf> = [
         PathBuf::from(AMI_IDS),
