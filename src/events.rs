@@ -118,12 +118,16 @@ pub enum Event {
         /// What happened.
         message: String,
     },
-    /// The build's provisioning log was saved.
-    LogSaved {
+    /// The build's provisioning log, read from the bucket; the run directory saves it at
+    /// `path` (events.ndjson records the path, not the text).
+    BuildLog {
         /// Build name.
         build: String,
-        /// Where.
+        /// Where it is saved.
         path: String,
+        /// The log.
+        #[serde(skip)]
+        text: String,
     },
     /// A build's AMI is published (or was found already published).
     Artifact(Artifact),
@@ -147,6 +151,14 @@ pub enum Event {
         /// What is left behind, and why.
         left: Vec<String>,
     },
+    /// A signal asked the run to stop: the builds in flight are being cleaned up, or (a
+    /// second signal, `at_once`) the run exits now, leaving what is left.
+    Stopping {
+        /// The signal, for people (`interrupted (SIGINT)`).
+        signal: String,
+        /// The run does not wait for the clean-up.
+        at_once: bool,
+    },
     /// A build ended.
     BuildFinished {
         /// Build name.
@@ -163,11 +175,11 @@ impl Event {
     /// The build an event concerns, if any.
     pub fn build(&self) -> Option<&str> {
         match self {
-            Event::RunStarted { .. } | Event::Warning { .. } => None,
+            Event::RunStarted { .. } | Event::Warning { .. } | Event::Stopping { .. } => None,
             Event::BuildStarted { build, .. }
             | Event::StepStarted { build, .. }
             | Event::Note { build, .. }
-            | Event::LogSaved { build, .. }
+            | Event::BuildLog { build, .. }
             | Event::BuildFailed { build, .. }
             | Event::CleanedUp { build, .. }
             | Event::BuildFinished { build, .. } => Some(build),

@@ -12,6 +12,7 @@ pub mod error;
 pub mod events;
 pub mod lifecycle;
 pub mod matrix;
+pub mod options;
 pub mod output;
 pub mod plan;
 pub mod release;

@@ -113,9 +113,9 @@ fn events() -> Vec<Stamped> {
 
 fn shown(reporter: &mut dyn Reporter) {
     for e in events() {
-        reporter.event(&e);
+        reporter.event(&e).expect("writing to memory");
     }
-    reporter.finish();
+    reporter.finish().expect("writing to memory");
 }
 
 #[test]

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use crate::matrix::Selection;
+pub use crate::options::OutputFormat;
 
 /// Which configuration to read and which builds of it to select.
 #[derive(Debug, Clone, Args)]
@@ -29,18 +29,6 @@ pub struct SelectionArgs {
     pub except: Vec<String>,
 }
 
-impl SelectionArgs {
-    /// The selection these flags ask for.
-    pub fn selection(&self) -> Selection {
-        Selection {
-            all_regions: self.all_regions,
-            regions: self.region.clone(),
-            only: self.only.clone(),
-            except: self.except.clone(),
-        }
-    }
-}
-
 /// How AWS is reached.
 #[derive(Debug, Clone, Args)]
 pub struct AwsArgs {
@@ -53,24 +41,6 @@ pub struct AwsArgs {
     pub aws_profile: Option<String>,
 }
 
-impl AwsArgs {
-    /// The AWS settings these flags ask for.
-    pub fn settings(&self) -> crate::aws::AwsSettings {
-        crate::aws::AwsSettings {
-            endpoint_url: self.endpoint_url.clone(),
-            profile: self.aws_profile.clone(),
-        }
-    }
-}
-
-/// Table for people, JSON for scripts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
-    /// Aligned columns.
-    Table,
-    /// One JSON object.
-    Json,
-}
 
 /// What happens to a failed build's resources.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -99,17 +69,6 @@ pub struct ConcurrencyArgs {
     /// e.g. --poll-interval 5s
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = poll_interval)]
     pub poll_interval: std::time::Duration,
-}
-
-impl Default for ConcurrencyArgs {
-    fn default() -> Self {
-        ConcurrencyArgs {
-            parallel: true,
-            max_parallel: None,
-            max_per_region: 16,
-            poll_interval: std::time::Duration::from_secs(2),
-        }
-    }
 }
 
 /// Arguments of `amipub publish`.

@@ -1,6 +1,7 @@
 //! The command line: clap definitions and dispatch to the subcommands.
 
 mod args;
+mod options;
 
 use clap::{Parser, Subcommand};
 
@@ -8,6 +9,7 @@ pub use args::{
     AwsArgs, CleanupArgs, ConcurrencyArgs, OnError, OutputFormat, PublishArgs, ReleaseArgs,
     SelectionArgs, VerifyArgs,
 };
+pub use options::RELEASE_AMI_IDS;
 
 use crate::error::Error;
 
@@ -72,13 +74,17 @@ struct PlanArgs {
     format: OutputFormat,
 }
 
-/// Runs the command line `args` and returns the process exit code.
+/// Runs the command line: its flags become options, then the command runs with them.
 pub async fn run(cli: Cli) -> Result<(), Error> {
+    use crate::commands;
     match cli.command {
-        Command::Plan(a) => crate::commands::plan::run(&a.selection, a.format),
-        Command::Publish(a) => crate::commands::publish::run(a).await,
-        Command::Verify(a) => crate::commands::verify::run(a).await,
-        Command::Cleanup(a) => crate::commands::cleanup::run(a).await,
-        Command::Release(a) => crate::commands::release::run(a).await,
+        Command::Plan(a) => commands::plan::run(&crate::options::PlanOptions {
+            selection: a.selection.options()?,
+            format: a.format,
+        }),
+        Command::Publish(a) => commands::publish::run(&a.options()?).await,
+        Command::Verify(a) => commands::verify::run(&a.options()).await,
+        Command::Cleanup(a) => commands::cleanup::run(&a.options()?).await,
+        Command::Release(a) => commands::release::run(&a.options()?).await,
     }
 }

@@ -5,37 +5,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::aws::Clients;
-use crate::cli::{CleanupArgs, OutputFormat};
+use crate::options::{CleanupOptions, CleanupRegions, OutputFormat};
 use crate::error::Error;
 use crate::lifecycle::cleanup::{self, Criteria, Item, Kind, Removal};
 use crate::output::ami_ids::AmiIds;
 use crate::plan::table;
 
 /// Runs `amipub cleanup`.
-pub async fn run(args: CleanupArgs) -> Result<(), Error> {
-    let regions = regions(&args)?;
-    let mut problems = Vec::new();
-    let mut builds = Vec::new();
-    for src in args
-        .build
-        .iter()
-        .flat_map(|s| s.split(','))
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        match glob::Pattern::new(src) {
-            Ok(p) => builds.push(p),
-            Err(e) => problems.push(format!("--build '{src}': not a valid glob: {}", e.msg)),
-        }
-    }
-    for a in &args.ami {
-        if let Err(e) = crate::config::rules::check_ami_id(a) {
-            problems.push(format!("--ami {e}"));
-        }
-    }
-    if !problems.is_empty() {
-        return Err(Error::Usage(problems));
-    }
+pub async fn run(args: &CleanupOptions) -> Result<(), Error> {
+    let regions = regions(&args.regions)?;
     let listed: BTreeSet<(String, String)> = protected_list(args.ami_ids.as_deref())?
         .all()
         .map(|(r, e)| (r.to_string(), e.id.clone()))
@@ -43,15 +21,14 @@ pub async fn run(args: CleanupArgs) -> Result<(), Error> {
     let criteria = Criteria {
         version: args.version.clone(),
         run: args.run.clone(),
-        builds,
+        builds: args.builds.clone(),
         older_than: args.older_than,
         keep: args.keep,
-        amis: args.ami.clone(),
+        amis: args.amis.clone(),
         listed,
         force: args.force,
     };
-    let settings = args.aws.settings();
-    let clients = Clients::connect(&settings, regions.iter().map(String::as_str)).await?;
+    let clients = Clients::connect(&args.aws, regions.iter().map(String::as_str)).await?;
     let mut inv = cleanup::inventory(&clients, &criteria).await;
 
     let json = args.format == OutputFormat::Json;
@@ -129,31 +106,15 @@ pub async fn run(args: CleanupArgs) -> Result<(), Error> {
     Ok(())
 }
 
-fn regions(args: &CleanupArgs) -> Result<Vec<String>, Error> {
-    if !args.region.is_empty() {
-        let unknown: Vec<String> = args
-            .region
-            .iter()
-            .filter(|r| !crate::config::rules::is_known_region(r))
-            .map(|r| format!("--region {r}: unknown region"))
-            .collect();
-        if !unknown.is_empty() {
-            return Err(Error::Usage(unknown));
-        }
-        let mut v = args.region.clone();
-        v.sort();
-        v.dedup();
-        return Ok(v);
-    }
-    if !args.all_regions {
-        return Err(Error::Usage(vec![
-            "say where to clean up: --all-regions (every region of the regions file) or --region R"
-                .into(),
-        ]));
-    }
+/// The regions to look in: those named, or every region of the regions file.
+fn regions(regions: &CleanupRegions) -> Result<Vec<String>, Error> {
+    let regions_file = match regions {
+        CleanupRegions::Named(named) => return Ok(named.clone()),
+        CleanupRegions::AllOf(file) => file,
+    };
     let mut diags = crate::config::Diagnostics::default();
     let file = crate::config::yaml::load::<crate::config::RegionsFile>(
-        &args.regions_file,
+        regions_file,
         "regions file",
         &mut diags,
     )

@@ -7,14 +7,14 @@ pub mod publish;
 pub mod release;
 pub mod verify;
 
-use crate::cli::SelectionArgs;
 use crate::config::{self, Config};
 use crate::error::Error;
 use crate::matrix::{self, Selected};
+use crate::options::ConfigSelection;
 
-/// Loads the configuration the flags name and applies their selection.
-pub fn load_and_select(args: &SelectionArgs) -> Result<(Config, Selected), Error> {
-    let config = config::load(&args.config, &args.regions_file).map_err(Error::Config)?;
-    let selected = matrix::select(&config, &args.selection())?;
+/// Loads the configuration `sel` names and applies its selection.
+pub fn load_and_select(sel: &ConfigSelection) -> Result<(Config, Selected), Error> {
+    let config = config::load(&sel.config, &sel.regions_file).map_err(Error::Config)?;
+    let selected = matrix::select(&config, &sel.builds)?;
     Ok((config, selected))
 }

@@ -1,14 +1,14 @@
 //! `amipub plan`: print the selected builds.
 
-use crate::cli::{OutputFormat, SelectionArgs};
+use crate::options::{OutputFormat, PlanOptions};
 use crate::error::Error;
 use crate::plan::Plan;
 
-/// Prints the plan for `args` in `format`.
-pub fn run(args: &SelectionArgs, format: OutputFormat) -> Result<(), Error> {
-    let (config, selected) = super::load_and_select(args)?;
+/// Prints the plan `opts` ask for.
+pub fn run(opts: &PlanOptions) -> Result<(), Error> {
+    let (config, selected) = super::load_and_select(&opts.selection)?;
     let plan = Plan::new(&config, &selected, None);
-    match format {
+    match opts.format {
         OutputFormat::Table => print!("{}", plan.to_table()),
         OutputFormat::Json => println!("{}", plan.to_json()),
     }

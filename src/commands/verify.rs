@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 
 use crate::aws::Clients;
-use crate::cli::{OutputFormat, VerifyArgs};
+use crate::options::{OutputFormat, VerifyOptions};
 use crate::config::{self, Vars, Virtualization};
 use crate::engine::Permissions;
 use crate::error::Error;
@@ -16,7 +16,7 @@ use crate::output::manifest::Manifest;
 use crate::plan::table;
 
 /// Runs `amipub verify`.
-pub async fn run(args: VerifyArgs) -> Result<(), Error> {
+pub async fn run(args: &VerifyOptions) -> Result<(), Error> {
     let config = config::load(&args.config, &args.regions_file).map_err(Error::Config)?;
     if !args.ami_ids.exists() {
         return Err(Error::Usage(vec![format!(
@@ -66,8 +66,7 @@ pub async fn run(args: VerifyArgs) -> Result<(), Error> {
         )]));
     }
     let regions: BTreeSet<&str> = expected.iter().map(|e| e.region.as_str()).collect();
-    let settings = args.aws.settings();
-    let clients = Clients::connect(&settings, regions.iter().copied()).await?;
+    let clients = Clients::connect(&args.aws, regions.iter().copied()).await?;
     let perms = Permissions {
         groups: p.launch_permissions.groups.clone(),
         accounts: config.accounts.clone(),

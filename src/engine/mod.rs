@@ -81,7 +81,7 @@ pub struct EngineOptions {
     pub script: Arc<Vec<u8>>,
     /// Seconds between the bootstrap's log uploads.
     pub log_interval_secs: u64,
-    /// Where each build's provisioning log is saved.
+    /// Where each build's provisioning log is saved (by the run directory, from its event).
     pub log_dir: PathBuf,
     /// Signing material for instance-store builds (`None` when the run has none).
     pub signing: Option<Arc<crate::config::SigningMaterial>>,

@@ -125,22 +125,14 @@ impl Engine {
         Ok(())
     }
 
+    /// Hands the build's log to the run directory (the engine writes no files).
     pub(super) fn save_log(&self, b: &Build, made: &mut Made, log: &str) {
         let path = self.opts.log_dir.join(format!("{}.log", b.name));
-        let saved =
-            std::fs::create_dir_all(&self.opts.log_dir).and_then(|_| std::fs::write(&path, log));
-        match saved {
-            Ok(()) => {
-                self.events.send(Event::LogSaved {
-                    build: b.name.clone(),
-                    path: path.display().to_string(),
-                });
-                made.log_path = Some(path);
-            }
-            Err(e) => self.note(
-                b,
-                format!("could not save the log to {}: {e}", path.display()),
-            ),
-        }
+        self.events.send(Event::BuildLog {
+            build: b.name.clone(),
+            path: path.display().to_string(),
+            text: log.to_string(),
+        });
+        made.log_path = Some(path);
     }
 }

@@ -19,7 +19,7 @@ pub struct Criteria {
     /// Only resources of this run.
     pub run: Option<String>,
     /// Only resources whose build name matches one of these globs.
-    pub builds: Vec<glob::Pattern>,
+    pub builds: crate::matrix::Patterns,
     /// Only resources older than this.
     pub older_than: Option<Duration>,
     /// Keep the newest N AMIs of each build.
@@ -109,7 +109,7 @@ impl Criteria {
     }
 
     fn build_ok(&self, build: Option<&str>) -> bool {
-        self.builds.is_empty() || build.is_some_and(|b| self.builds.iter().any(|p| p.matches(b)))
+        self.builds.is_empty() || build.is_some_and(|b| self.builds.any_matches(b))
     }
 
     fn old_enough(&self, created: Option<SystemTime>) -> bool {

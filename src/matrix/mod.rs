@@ -1,6 +1,7 @@
 //! The build matrix: a profile crossed with the regions file, expanded into named builds.
 
 mod expand;
+mod patterns;
 mod select;
 
 use std::collections::BTreeMap;
@@ -10,6 +11,7 @@ use serde::Serialize;
 use crate::config::{Backing, Virtualization};
 
 pub use expand::{cell_names, expand};
+pub use patterns::Patterns;
 pub use select::{Selected, Selection, SkippedRegion, select};
 
 /// One build: a single AMI to publish in one region.

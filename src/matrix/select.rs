@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{Build, cell_names, expand};
+use super::{Build, Patterns, cell_names, expand};
 use crate::config::{Config, rules};
 use crate::error::Error;
 
@@ -15,9 +15,9 @@ pub struct Selection {
     /// These regions only.
     pub regions: Vec<String>,
     /// Glob patterns a build name must match (any of them).
-    pub only: Vec<String>,
+    pub only: Patterns,
     /// Glob patterns a build name must not match.
-    pub except: Vec<String>,
+    pub except: Patterns,
 }
 
 /// A region that would have been selected but is disabled in the regions file.
@@ -80,14 +80,13 @@ pub fn select(config: &Config, sel: &Selection) -> Result<Selected, Error> {
     }
 
     let names = cell_names(config, &enabled);
-    let only = split_patterns("--only", &sel.only)?;
-    let except = split_patterns("--except", &sel.except)?;
     let mut problems = Vec::new();
-    for (flag, pats) in [("--only", &only), ("--except", &except)] {
-        for (src, pat) in pats {
+    for pats in [&sel.only, &sel.except] {
+        for (src, pat) in pats.iter() {
             if !names.iter().any(|n| pat.matches(n)) {
                 problems.push(format!(
-                    "{flag} '{src}' matches no build; the builds are: {}",
+                    "{} '{src}' matches no build; the builds are: {}",
+                    pats.flag,
                     list(&names)
                 ));
             }
@@ -97,8 +96,7 @@ pub fn select(config: &Config, sel: &Selection) -> Result<Selected, Error> {
         return Err(Error::Usage(problems));
     }
     let keep = |name: &str| {
-        (only.is_empty() || only.iter().any(|(_, p)| p.matches(name)))
-            && !except.iter().any(|(_, p)| p.matches(name))
+        (sel.only.is_empty() || sel.only.any_matches(name)) && !sel.except.any_matches(name)
     };
     let builds = expand(config, &enabled, keep).map_err(Error::Config)?;
     if builds.is_empty() {
@@ -118,33 +116,5 @@ fn list(names: &[String]) -> String {
         "(none)".into()
     } else {
         names.join(", ")
-    }
-}
-
-fn split_patterns(flag: &str, raw: &[String]) -> Result<Vec<(String, glob::Pattern)>, Error> {
-    let mut out = Vec::new();
-    let mut problems = Vec::new();
-    for value in raw {
-        // An empty pattern list (often an unset variable in a script) must not widen the
-        // selection to every build.
-        if value.split(',').all(|p| p.trim().is_empty()) {
-            problems.push(format!(
-                "{flag} '{value}' names no pattern; give build names or globs (e.g. {flag} 'us-east-1-*'), or leave {flag} out"
-            ));
-        }
-    }
-    for src in raw.iter().flat_map(|s| s.split(',')).map(str::trim) {
-        if src.is_empty() {
-            continue;
-        }
-        match glob::Pattern::new(src) {
-            Ok(p) => out.push((src.to_string(), p)),
-            Err(e) => problems.push(format!("{flag} '{src}': not a valid glob: {}", e.msg)),
-        }
-    }
-    if problems.is_empty() {
-        Ok(out)
-    } else {
-        Err(Error::Usage(problems))
     }
 }

@@ -1,11 +1,13 @@
-//! `.amipub/runs/<run-id>/`: the run's events (NDJSON, one per line) and each build's log.
+//! `.amipub/runs/<run-id>/`: the run's events (NDJSON, one per line) and each build's log,
+//! written as their events arrive.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
-use crate::events::Stamped;
+use crate::events::{Event, Stamped};
+use crate::report::Reporter;
 
 /// A run's directory.
 pub struct RunDir {
@@ -33,8 +35,15 @@ impl RunDir {
         self.path.join("logs")
     }
 
-    /// Appends `e` to events.ndjson and flushes, so the file is complete whenever the run stops.
-    pub fn event(&mut self, e: &Stamped) -> std::io::Result<()> {
+}
+
+impl Reporter for RunDir {
+    /// Appends `e` to events.ndjson and flushes, so the file is complete whenever the run
+    /// stops; a build's log is saved where its event says.
+    fn event(&mut self, e: &Stamped) -> std::io::Result<()> {
+        if let Event::BuildLog { path, text, .. } = &e.event {
+            std::fs::write(path, text)?;
+        }
         serde_json::to_writer(&mut self.events, e)?;
         self.events.write_all(b"\n")?;
         self.events.flush()

@@ -13,6 +13,7 @@ use super::{with_dir_lock, write_atomic};
 use crate::error::Error;
 use crate::events::{Artifact, Event, Stamped};
 use crate::matrix::Build;
+use crate::report::Reporter;
 
 /// The writer of one run's outputs.
 pub struct OutputWriter {
@@ -25,10 +26,8 @@ pub struct OutputWriter {
     started: HashMap<String, String>,
     /// This run's artifacts with when each was published, applied at every write.
     artifacts: Vec<(Artifact, SystemTime)>,
-    /// How many times both files were written.
-    pub writes: usize,
-    /// The first write error, if any.
-    pub error: Option<String>,
+    /// How many times both files were written, shared with whoever reports the run.
+    writes: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl OutputWriter {
@@ -50,31 +49,14 @@ impl OutputWriter {
             run_id: run_id.to_string(),
             started: HashMap::new(),
             artifacts: Vec::new(),
-            writes: 0,
-            error: None,
+            writes: std::sync::Arc::default(),
         }
     }
 
-    /// Takes one event; an artifact is written at once.
-    pub fn event(&mut self, e: &Stamped) {
-        match &e.event {
-            Event::BuildStarted { build, .. } => {
-                self.started.insert(
-                    build.clone(),
-                    humantime::format_rfc3339_seconds(e.at).to_string(),
-                );
-            }
-            Event::Artifact(a) if self.builds.contains_key(&a.build) => {
-                self.artifacts.push((a.clone(), e.at));
-                match self.write() {
-                    Ok(()) => self.writes += 1,
-                    Err(err) => {
-                        self.error.get_or_insert(err.to_string());
-                    }
-                }
-            }
-            _ => {}
-        }
+    /// A count of the writes made so far, which stays readable once the writer is handed to
+    /// the run's [`crate::report::Fanout`].
+    pub fn writes(&self) -> std::sync::Arc<std::sync::atomic::AtomicUsize> {
+        std::sync::Arc::clone(&self.writes)
     }
 
     fn write(&self) -> Result<(), Error> {
@@ -134,5 +116,29 @@ impl OutputWriter {
                 extra,
             },
         );
+    }
+}
+
+impl Reporter for OutputWriter {
+    /// Takes one event; an artifact is written at once (with every earlier one, so that a
+    /// write that failed is made good by the next).
+    fn event(&mut self, e: &Stamped) -> std::io::Result<()> {
+        match &e.event {
+            Event::BuildStarted { build, .. } => {
+                self.started.insert(
+                    build.clone(),
+                    humantime::format_rfc3339_seconds(e.at).to_string(),
+                );
+                Ok(())
+            }
+            Event::Artifact(a) if self.builds.contains_key(&a.build) => {
+                self.artifacts.push((a.clone(), e.at));
+                self.write().map_err(std::io::Error::other)?;
+                self.writes
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
     }
 }

@@ -18,9 +18,9 @@ impl<W: Write + Send> Machine<W> {
         Machine { out }
     }
 
-    fn line(&mut self, ts: u64, target: &str, fields: &[&str]) {
+    fn line(&mut self, ts: u64, target: &str, fields: &[&str]) -> std::io::Result<()> {
         let data: Vec<String> = fields.iter().map(|f| escape(f)).collect();
-        let _ = writeln!(self.out, "{ts},{target},{}", data.join(","));
+        writeln!(self.out, "{ts},{target},{}", data.join(","))
     }
 }
 
@@ -32,7 +32,7 @@ pub fn escape(s: &str) -> String {
 }
 
 impl<W: Write + Send> Reporter for Machine<W> {
-    fn event(&mut self, e: &Stamped) {
+    fn event(&mut self, e: &Stamped) -> std::io::Result<()> {
         let ts =
             e.at.duration_since(UNIX_EPOCH)
                 .map(|d| d.as_secs())
@@ -48,27 +48,27 @@ impl<W: Write + Send> Reporter for Machine<W> {
             } else {
                 format!("==> {build}: {msg}")
             };
-            self.line(ts, "", &["ui", kind, &say]);
+            self.line(ts, "", &["ui", kind, &say])?;
         }
         match &e.event {
             Event::Artifact(a) => {
                 let id = format!("{}:{}", a.region, a.ami_id);
                 let string = format!("AMIs were created:\n{}: {}\n", a.region, a.ami_id);
                 let b = a.build.as_str();
-                self.line(ts, b, &["artifact-count", "1"]);
-                self.line(ts, b, &["artifact", "0", "builder-id", "amipub"]);
-                self.line(ts, b, &["artifact", "0", "id", &id]);
-                self.line(ts, b, &["artifact", "0", "string", &string]);
-                self.line(ts, b, &["artifact", "0", "files-count", "0"]);
-                self.line(ts, b, &["artifact", "0", "end"]);
+                self.line(ts, b, &["artifact-count", "1"])?;
+                self.line(ts, b, &["artifact", "0", "builder-id", "amipub"])?;
+                self.line(ts, b, &["artifact", "0", "id", &id])?;
+                self.line(ts, b, &["artifact", "0", "string", &string])?;
+                self.line(ts, b, &["artifact", "0", "files-count", "0"])?;
+                self.line(ts, b, &["artifact", "0", "end"])
             }
             Event::BuildFailed { build, error, .. } => self.line(ts, build, &["error", error]),
-            _ => {}
+            _ => Ok(()),
         }
     }
 
-    fn finish(&mut self) {
-        let _ = self.out.flush();
+    fn finish(&mut self) -> std::io::Result<()> {
+        self.out.flush()
     }
 }
 
@@ -93,7 +93,8 @@ mod tests {
                 reused: false,
                 run_id: "r".into(),
             }),
-        });
+        })
+        .unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(
             text.contains("\n1439600749,us-west-1-1204-hvm,artifact,0,id,us-west-1:ami-0f78864b\n"),

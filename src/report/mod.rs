@@ -1,7 +1,11 @@
 //! Reporters turn engine events into output: progress bars on a terminal, timestamped lines
-//! otherwise, or Packer-compatible machine-readable lines. They never call AWS.
+//! otherwise, or Packer-compatible machine-readable lines; writers (the run directory, the
+//! outputs) take the same events through the same trait. They never call AWS. [`Fanout`] hands
+//! each event to all of them.
 
+mod fanout;
 mod machine;
+mod notices;
 mod plain;
 mod progress;
 pub mod summary;
@@ -9,17 +13,22 @@ mod text;
 
 use crate::events::Stamped;
 
+pub use fanout::Fanout;
 pub use machine::Machine;
+pub use notices::Notices;
 pub use plain::Plain;
 pub use progress::Progress;
 pub use text::line;
 
-/// Something that shows events.
+/// Something that shows or records events. A failed write is returned, never dropped: the
+/// run goes on (its builds must still finish or be cleaned up) and ends saying what failed.
 pub trait Reporter: Send {
-    /// Shows one event.
-    fn event(&mut self, e: &Stamped);
+    /// Shows or records one event.
+    fn event(&mut self, e: &Stamped) -> std::io::Result<()>;
     /// The run is over: remove bars, flush.
-    fn finish(&mut self) {}
+    fn finish(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// How output is shown.

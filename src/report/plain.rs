@@ -18,7 +18,7 @@ impl<W: Write + Send> Plain<W> {
 }
 
 impl<W: Write + Send> Reporter for Plain<W> {
-    fn event(&mut self, e: &Stamped) {
+    fn event(&mut self, e: &Stamped) -> std::io::Result<()> {
         if let Some((build, msg)) = text::line(&e.event) {
             let at = humantime::format_rfc3339_seconds(e.at);
             let who = if build.is_empty() {
@@ -26,11 +26,12 @@ impl<W: Write + Send> Reporter for Plain<W> {
             } else {
                 format!("{build}: ")
             };
-            let _ = writeln!(self.out, "{at} {who}{msg}");
+            writeln!(self.out, "{at} {who}{msg}")?;
         }
+        Ok(())
     }
 
-    fn finish(&mut self) {
-        let _ = self.out.flush();
+    fn finish(&mut self) -> std::io::Result<()> {
+        self.out.flush()
     }
 }

@@ -53,7 +53,7 @@ impl Progress {
 }
 
 impl Reporter for Progress {
-    fn event(&mut self, e: &Stamped) {
+    fn event(&mut self, e: &Stamped) -> std::io::Result<()> {
         match &e.event {
             Event::BuildStarted { build, .. } => {
                 self.bar(build);
@@ -82,8 +82,8 @@ impl Reporter for Progress {
                     Outcome::Failed { error, .. } => format!("✘ {build}: {error}"),
                     Outcome::Cancelled => format!("- {build}: cancelled"),
                 };
-                let _ = self.multi.println(line);
                 self.overall.inc(1);
+                self.multi.println(line)?;
             }
             other => {
                 // Failures, cleanups and warnings are worth keeping on screen.
@@ -92,20 +92,22 @@ impl Reporter for Progress {
                     Event::BuildFailed { .. } | Event::CleanedUp { .. } | Event::Warning { .. }
                 ) && let Some((b, msg)) = text::line(other)
                 {
-                    let _ = self.multi.println(if b.is_empty() {
+                    self.multi.println(if b.is_empty() {
                         msg
                     } else {
                         format!("  {b}: {msg}")
-                    });
+                    })?;
                 }
             }
         }
+        Ok(())
     }
 
-    fn finish(&mut self) {
+    fn finish(&mut self) -> std::io::Result<()> {
         for (_, bar) in self.bars.drain() {
             bar.finish_and_clear();
         }
         self.overall.finish_and_clear();
+        Ok(())
     }
 }

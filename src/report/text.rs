@@ -11,7 +11,9 @@ pub fn line(e: &Event) -> Option<(String, String)> {
         Event::StepStarted { step, .. } => step.describe().to_string(),
         Event::Note { message, .. } => message.clone(),
         Event::Warning { region, message } => format!("warning: {region}: {message}"),
-        Event::LogSaved { path, .. } => format!("log saved to {path}"),
+        Event::BuildLog { path, .. } => format!("provisioning log: {path}"),
+        // Said on standard error, by [`super::Notices`], whatever the style.
+        Event::Stopping { .. } => return None,
         Event::Artifact(a) if a.reused => format!(
             "already published as {} (run {}); recorded",
             a.ami_id, a.run_id

@@ -4,13 +4,13 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use super::{AMI_IDS, CHANGELOG, Mark, detail, fail, line};
+use super::{CHANGELOG, Mark, detail, line};
 use crate::aws::Clients;
-use crate::cli::ReleaseArgs;
 use crate::config::{self, Config};
 use crate::engine::{self, Preflight};
 use crate::error::Error;
 use crate::matrix::{self, Selected};
+use crate::options::ReleaseOptions;
 use crate::output::manifest::Manifest;
 use crate::plan::plural;
 use crate::release::git::Git;
@@ -30,133 +30,43 @@ pub(super) struct Found {
     pub(super) tagged: bool,
     /// The remote has the tag, at HEAD.
     pub(super) pushed: bool,
-    /// What preflight found (the publish step runs on it rather than asking again).
-    pub(super) preflight: Preflight,
+    /// What preflight found; the publish step takes it rather than asking again.
+    pub(super) preflight: Option<Preflight>,
     /// The work tree's root (where CHANGELOG.md is).
     pub(super) root: PathBuf,
 }
 
+/// What git says of the work tree, the tag and the remote.
+struct GitState {
+    root: PathBuf,
+    head: Option<String>,
+    committed: bool,
+    tagged: bool,
+    pushed: bool,
+    has_remote: bool,
+    /// The work tree has changes, all of them this release's own files.
+    own_changes_only: bool,
+}
+
+fn fail(e: String) -> Error {
+    Error::Failed(e)
+}
+
 /// Step 1: every check, all reported together; nothing has changed when this fails.
-pub(super) async fn checks(
-    args: &ReleaseArgs,
-    git: &Git,
-    branch: &str,
-    tag: &str,
-) -> Result<Found, Error> {
+pub(super) async fn checks(opts: &ReleaseOptions, git: &Git, tag: &str) -> Result<Found, Error> {
     let mut problems = Vec::new();
-    let mut preflight_problems = Vec::new();
-    let not_git = |e: String| {
-        Error::Usage(vec![format!(
-            "{e}\nrelease runs in the git checkout that holds the profile and ami_ids.json"
-        )])
-    };
-    let root = git.root().await.map_err(not_git)?;
-    let head = git.commit_of("HEAD").await.map_err(not_git)?;
-    let committed = match head {
-        Some(_) => git.head_subject().await.map_err(fail)? == format!("Release {}", args.version),
-        None => false,
-    };
-
-    let profile_path = &args.selection.config;
+    let profile_path = &opts.publish.selection.config;
     let original = std::fs::read_to_string(profile_path).map_err(|e| Error::io(profile_path, e))?;
-    let groups: &[&str] = if args.candidate { &[] } else { &["all"] };
-    let edited = profile_edit::edit(&original, &args.version, branch, groups)
+    let groups: &[&str] = if opts.candidate { &[] } else { &["all"] };
+    let edited = profile_edit::edit(&original, &opts.version, &opts.branch, groups)
         .map_err(|e| Error::Usage(vec![format!("{}: {e}", profile_path.display())]))?;
-    // A release that already set the version (an earlier, interrupted run) may leave its own
-    // files changed; anything else must be committed first.
-    let resuming = marked_yaml::parse_yaml(0, &original).is_ok_and(|doc| {
-        doc.as_mapping()
-            .and_then(|m| m.get_scalar("version"))
-            .is_some_and(|v| v.as_str() == args.version)
-    });
-    let cwd = std::env::current_dir().map_err(|e| Error::io(".", e))?;
-    let own: BTreeSet<PathBuf> = [
-        PathBuf::from(AMI_IDS),
-        Manifest::path_beside(Path::new(AMI_IDS)),
-        profile_path.clone(),
-        PathBuf::from(CHANGELOG),
-    ]
-    .iter()
-    .map(|p| relative_to(&root, &cwd.join(p)))
-    .collect();
-    let changed = git.changed_files().await.map_err(fail)?;
-    let foreign: Vec<&String> = changed
-        .iter()
-        .filter(|f| !resuming || !own.contains(Path::new(f.as_str())))
-        .collect();
-    if !foreign.is_empty() {
-        problems.push(format!(
-            "the work tree has uncommitted changes ({}); commit or stash them first",
-            foreign
-                .iter()
-                .map(|f| f.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-
-    let mut tagged = false;
-    match git
-        .commit_of(&format!("refs/tags/{tag}"))
-        .await
-        .map_err(fail)?
-    {
-        Some(c) if committed && Some(&c) == head.as_ref() => tagged = true,
-        Some(c) => problems.push(format!(
-            "the tag {tag} already exists (at {}); a released version is not released again",
-            &c[..c.len().min(12)]
-        )),
-        None => {}
-    }
-    let mut pushed = false;
-    let has_remote = git.has_remote(&args.remote).await.map_err(fail)?;
-    if has_remote {
-        match git.remote_tag(&args.remote, tag).await {
-            Ok(Some(c)) if tagged && Some(&c) == head.as_ref() => pushed = true,
-            Ok(Some(_)) => {
-                problems.push(format!("the tag {tag} already exists on {}", args.remote))
-            }
-            Ok(None) => {}
-            Err(e) => problems.push(format!("cannot read {}'s tags: {e}", args.remote)),
-        }
-    } else if args.push {
-        problems.push(format!(
-            "there is no remote named {} to push to; add it, or name another with --remote",
-            args.remote
-        ));
-    }
-    let v = version::parse(&args.version).map_err(|e| Error::Usage(vec![e]))?;
-    let release_tags = git.tags("release/*").await.map_err(fail)?;
-    if let Some(last) = version::latest_release(&release_tags, tag)
-        && v <= last
-    {
-        problems.push(format!(
-            "{} is not newer than the last release {last} (tag release/{last})",
-            args.version
-        ));
-    }
-
-    let config = match config::load_text(profile_path, &edited.text, &args.selection.regions_file) {
-        Ok(c) => c,
-        Err(diags) => {
-            // The other checks need a valid configuration; report what was found so far with it.
-            line(Mark::Failed, 1, "checks (nothing was changed):");
-            for p in &problems {
-                detail(p);
-            }
-            detail(
-                "the configuration, with this release's version and branch, has the problems below",
-            );
-            for p in &problems {
-                eprintln!("error: {p}");
-            }
-            return Err(Error::Config(diags));
-        }
-    };
-    let selected = matrix::select(&config, &args.selection.selection())?;
+    let state = git_state(opts, git, tag, &original, &mut problems).await?;
+    check_newer(opts, git, tag, &mut problems).await?;
+    let config = load_config(opts, &edited.text, &problems)?;
+    let selected = matrix::select(&config, &opts.publish.selection.builds)?;
     let signing = match crate::commands::publish::load_signing(
         &selected.builds,
-        args.local_settings.as_deref(),
+        opts.publish.run.local_settings.as_deref(),
     ) {
         Ok(s) => s,
         Err(Error::Usage(lines)) => {
@@ -166,71 +76,208 @@ pub(super) async fn checks(
         Err(e) => return Err(e),
     };
     let clients = Clients::connect(
-        &args.aws.settings(),
+        &opts.publish.run.aws,
         selected.builds.iter().map(|b| b.region.as_str()),
     )
     .await?;
     let preflight = engine::preflight::run(
         &clients,
         &selected.builds,
-        &args.version,
+        &opts.version,
         false,
         engine::url_lifetime(&config.p().timeouts),
     )
     .await;
-    preflight_problems.extend(preflight.problems.iter().cloned());
-    let regions: BTreeSet<&str> = selected.builds.iter().map(|b| b.region.as_str()).collect();
-
-    if problems.is_empty() && preflight_problems.is_empty() {
-        line(
-            Mark::Done,
-            1,
-            &format!(
-                "checks: work tree clean{}, {}, {} newer than the last release, preflight passed in {}",
-                if changed.is_empty() {
-                    ""
-                } else {
-                    " but for this release's own files"
-                },
-                if tagged {
-                    format!("{tag} made by this release already")
-                } else {
-                    format!("{tag} free")
-                },
-                args.version,
-                plural(regions.len(), "region")
-            ),
-        );
-        if !has_remote {
-            detail(&format!(
-                "no remote named {}: the tag was looked for locally only",
-                args.remote
-            ));
-        }
-        return Ok(Found {
-            preflight,
-            root,
-            config,
-            selected,
-            clients,
-            signing,
-            edited,
-            head,
-            committed,
-            tagged,
-            pushed,
-        });
+    if !problems.is_empty() || !preflight.problems.is_empty() {
+        return Err(report_problems(problems, preflight.problems));
     }
+    let regions: BTreeSet<&str> = selected.builds.iter().map(|b| b.region.as_str()).collect();
+    line(
+        Mark::Done,
+        1,
+        &format!(
+            "checks: work tree clean{}, {}, {} newer than the last release, preflight passed in {}",
+            if state.own_changes_only {
+                " but for this release's own files"
+            } else {
+                ""
+            },
+            if state.tagged {
+                format!("{tag} made by this release already")
+            } else {
+                format!("{tag} free")
+            },
+            opts.version,
+            plural(regions.len(), "region")
+        ),
+    );
+    if !state.has_remote {
+        detail(&format!(
+            "no remote named {}: the tag was looked for locally only",
+            opts.remote
+        ));
+    }
+    Ok(Found {
+        preflight: Some(preflight),
+        root: state.root,
+        config,
+        selected,
+        clients,
+        signing,
+        edited,
+        head: state.head,
+        committed: state.committed,
+        tagged: state.tagged,
+        pushed: state.pushed,
+    })
+}
+
+/// The failed checks line and every problem under it; the error the release ends with.
+fn report_problems(mut problems: Vec<String>, preflight: Vec<String>) -> Error {
     line(Mark::Failed, 1, "checks (nothing was changed):");
-    for p in problems.iter().chain(&preflight_problems) {
+    for p in problems.iter().chain(&preflight) {
         detail(p);
     }
-    Err(if problems.is_empty() {
-        Error::Preflight(preflight_problems)
+    if problems.is_empty() {
+        Error::Preflight(preflight)
     } else {
-        problems.extend(preflight_problems);
+        problems.extend(preflight);
         Error::Usage(problems)
+    }
+}
+
+/// The configuration as the release will have it (its version and branch set); when it has
+/// problems, the checks line lists `problems` found so far with them.
+fn load_config(opts: &ReleaseOptions, edited: &str, problems: &[String]) -> Result<Config, Error> {
+    let sel = &opts.publish.selection;
+    config::load_text(&sel.config, edited, &sel.regions_file).map_err(|diags| {
+        line(Mark::Failed, 1, "checks (nothing was changed):");
+        for p in problems {
+            detail(p);
+        }
+        detail("the configuration, with this release's version and branch, has the problems below");
+        for p in problems {
+            eprintln!("error: {p}");
+        }
+        Error::Config(diags)
     })
+}
+
+/// The version must be newer than the last release's.
+async fn check_newer(
+    opts: &ReleaseOptions,
+    git: &Git,
+    tag: &str,
+    problems: &mut Vec<String>,
+) -> Result<(), Error> {
+    let v = version::parse(&opts.version).map_err(|e| Error::Usage(vec![e]))?;
+    let release_tags = git.tags("release/*").await.map_err(fail)?;
+    if let Some(last) = version::latest_release(&release_tags, tag)
+        && v <= last
+    {
+        problems.push(format!(
+            "{} is not newer than the last release {last} (tag release/{last})",
+            opts.version
+        ));
+    }
+    Ok(())
+}
+
+/// What git says of the work tree (only this release's own files may be changed, and only
+/// when an earlier run of it set the version), the tag and the remote.
+async fn git_state(
+    opts: &ReleaseOptions,
+    git: &Git,
+    tag: &str,
+    original_profile: &str,
+    problems: &mut Vec<String>,
+) -> Result<GitState, Error> {
+    let not_git = |e: String| {
+        Error::Usage(vec![format!(
+            "{e}\nrelease runs in the git checkout that holds the profile and ami_ids.json"
+        )])
+    };
+    let root = git.root().await.map_err(not_git)?;
+    let head = git.commit_of("HEAD").await.map_err(not_git)?;
+    let committed = match head {
+        Some(_) => git.head_subject().await.map_err(fail)? == format!("Release {}", opts.version),
+        None => false,
+    };
+    let changed = git.changed_files().await.map_err(fail)?;
+    let foreign = foreign_changes(opts, &root, original_profile, &changed)?;
+    if !foreign.is_empty() {
+        problems.push(format!(
+            "the work tree has uncommitted changes ({}); commit or stash them first",
+            foreign.join(", ")
+        ));
+    }
+    let tagged = match git.commit_of(&format!("refs/tags/{tag}")).await.map_err(fail)? {
+        Some(c) if committed && Some(&c) == head.as_ref() => true,
+        Some(c) => {
+            problems.push(format!(
+                "the tag {tag} already exists (at {}); a released version is not released again",
+                &c[..c.len().min(12)]
+            ));
+            false
+        }
+        None => false,
+    };
+    let has_remote = git.has_remote(&opts.remote).await.map_err(fail)?;
+    let mut pushed = false;
+    if has_remote {
+        match git.remote_tag(&opts.remote, tag).await {
+            Ok(Some(c)) if tagged && Some(&c) == head.as_ref() => pushed = true,
+            Ok(Some(_)) => problems.push(format!("the tag {tag} already exists on {}", opts.remote)),
+            Ok(None) => {}
+            Err(e) => problems.push(format!("cannot read {}'s tags: {e}", opts.remote)),
+        }
+    } else if opts.push {
+        problems.push(format!(
+            "there is no remote named {} to push to; add it, or name another with --remote",
+            opts.remote
+        ));
+    }
+    Ok(GitState {
+        root,
+        own_changes_only: !changed.is_empty(),
+        head,
+        committed,
+        tagged,
+        pushed,
+        has_remote,
+    })
+}
+
+/// The changed files that are not this release's own. A release that already set the version
+/// (an earlier, interrupted run) may leave its own files changed; anything else must be
+/// committed first.
+fn foreign_changes(
+    opts: &ReleaseOptions,
+    root: &Path,
+    original_profile: &str,
+    changed: &[String],
+) -> Result<Vec<String>, Error> {
+    let resuming = marked_yaml::parse_yaml(0, original_profile).is_ok_and(|doc| {
+        doc.as_mapping()
+            .and_then(|m| m.get_scalar("version"))
+            .is_some_and(|v| v.as_str() == opts.version)
+    });
+    let cwd = std::env::current_dir().map_err(|e| Error::io(".", e))?;
+    let ami_ids = &opts.publish.run.output;
+    let own: BTreeSet<PathBuf> = [
+        ami_ids.clone(),
+        Manifest::path_beside(ami_ids),
+        opts.publish.selection.config.clone(),
+        PathBuf::from(CHANGELOG),
+    ]
+    .iter()
+    .map(|p| relative_to(root, &cwd.join(p)))
+    .collect();
+    Ok(changed
+        .iter()
+        .filter(|f| !resuming || !own.contains(Path::new(f.as_str())))
+        .cloned()
+        .collect())
 }
 
 /// `path` relative to `root` (both made absolute and canonical where they exist).

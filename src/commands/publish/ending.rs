@@ -1,0 +1,125 @@
+//! How a publish run ends: the summary, where its outputs are, and the error (with its exit
+//! code) when it did not simply publish everything.
+
+use super::session::Finished;
+use crate::error::Error;
+use crate::events::Outcome;
+use crate::matrix::Build;
+use crate::options::RunOptions;
+use crate::output::manifest::Manifest;
+use crate::report::{Style, summary};
+
+/// Prints the summary of `finished` and returns its outcomes, or the error it ends with.
+pub fn report(
+    run: &RunOptions,
+    builds: &[Build],
+    finished: Finished,
+) -> Result<Vec<Outcome>, Error> {
+    if run.style != Style::Machine {
+        print_summary(run, builds, &finished);
+    }
+    if !finished.write_failures.is_empty() {
+        return Err(Error::Failed(format!(
+            "the run's outputs could not all be written: {}",
+            finished.write_failures.join("; ")
+        )));
+    }
+    if finished.lock_lost {
+        return Err(Error::Locked(vec![format!(
+            "another run took this run's lock over; this run stopped and left its builds in \
+             flight to that run, which finishes or removes them{}",
+            listed(&finished.left_behind)
+        )]));
+    }
+    if let Some(e) = interrupted(run, &finished) {
+        return Err(e);
+    }
+    let outcomes = finished.outcomes;
+    let all_published = outcomes
+        .iter()
+        .all(|o| matches!(o, Outcome::Published { .. }));
+    if all_published && !finished.left_behind.is_empty() {
+        // Every AMI is published and recorded, but something still costs money or still
+        // works: say so, and fail, so that CI does not pass over it.
+        return Err(Error::Failed(format!(
+            "every build is published, but these were left behind:{}\nthe next publish of this \
+             profile and version removes the instances and staged files",
+            listed(&finished.left_behind)
+        )));
+    }
+    Ok(outcomes)
+}
+
+/// The summary table, and where the outputs and the run's records are.
+fn print_summary(run: &RunOptions, builds: &[Build], finished: &Finished) {
+    let rows: Vec<summary::Row<'_>> = builds
+        .iter()
+        .zip(&finished.outcomes)
+        .map(|(b, o)| summary::Row {
+            build: &b.name,
+            region: &b.region,
+            outcome: o,
+            duration: finished
+                .durations
+                .get(&b.name)
+                .copied()
+                .unwrap_or_default(),
+        })
+        .collect();
+    print!("\n{}", summary::render(&rows));
+    let rundir = finished.rundir.display();
+    if finished.writes == 0 {
+        println!(
+            "nothing was published, so {} was not written; logs and events in {rundir}",
+            run.output.display()
+        );
+    } else if finished.write_failures.is_empty() {
+        println!(
+            "wrote {} and {}; logs and events in {rundir}",
+            run.output.display(),
+            Manifest::path_beside(&run.output).display()
+        );
+    }
+}
+
+/// The error of a run a signal stopped (its builds cancelled), if one did.
+fn interrupted(run: &RunOptions, finished: &Finished) -> Option<Error> {
+    let count = |f: fn(&Outcome) -> bool| finished.outcomes.iter().filter(|o| f(o)).count();
+    let cancelled = count(|o| matches!(o, Outcome::Cancelled));
+    if cancelled == 0 {
+        return None;
+    }
+    let published = count(|o| matches!(o, Outcome::Published { .. }));
+    let stop = finished
+        .stops
+        .first
+        .get()
+        .map_or_else(|| "stopped".to_string(), ToString::to_string);
+    let written = if published > 0 {
+        format!("what was published is in {}", run.output.display())
+    } else {
+        "nothing was published".to_string()
+    };
+    let failed = finished.outcomes.len() - cancelled - published;
+    let cleaned = if finished.left_behind.is_empty() {
+        "cancelled and cleaned up"
+    } else {
+        "cancelled"
+    };
+    Some(Error::Interrupted(
+        format!(
+            "{stop}: {cancelled} build(s) {cleaned}, {failed} failed; {written}{}",
+            listed(&finished.left_behind)
+        ),
+        finished.stops.exit_code(),
+    ))
+}
+
+/// `lines` as an indented list after a colon and a newline; nothing when empty.
+fn listed(lines: &[String]) -> String {
+    if lines.is_empty() {
+        String::new()
+    } else {
+        format!("; left behind:\n  {}", lines.join("\n  "))
+    }
+}

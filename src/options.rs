@@ -1,0 +1,193 @@
+//! What each command is asked to do, built once from the command line (`cli`) and already
+//! checked: globs compiled, durations in range, defaults resolved. Commands take these and
+//! never see clap's types, so `release` can run the publish pipeline with options of its own.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::aws::AwsSettings;
+use crate::engine::{ErrorPolicy, PollSettings};
+use crate::matrix::{Patterns, Selection};
+use crate::report::Style;
+
+/// Which configuration to read and which of its builds to select.
+#[derive(Debug, Clone)]
+pub struct ConfigSelection {
+    /// The publishing profile.
+    pub config: PathBuf,
+    /// The source-image matrix.
+    pub regions_file: PathBuf,
+    /// Regions and build-name patterns.
+    pub builds: Selection,
+}
+
+/// Table for people, JSON for scripts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// Aligned columns.
+    Table,
+    /// One JSON object.
+    Json,
+}
+
+/// `amipub plan`.
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    /// What to plan.
+    pub selection: ConfigSelection,
+    /// How to print it.
+    pub format: OutputFormat,
+}
+
+/// How a publish runs: everything but what it publishes. `release` builds one of its own.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// How AWS is reached.
+    pub aws: AwsSettings,
+    /// At most this many builds at once (`None`: all selected).
+    pub max_parallel: Option<usize>,
+    /// At most this many builds at once in one region.
+    pub max_per_region: usize,
+    /// How often EC2 is polled.
+    pub poll: PollSettings,
+    /// What happens to a failed build's resources.
+    pub on_error: ErrorPolicy,
+    /// Pause before each step until Enter (`--debug`).
+    pub pause_each_step: bool,
+    /// Replace an existing AMI of the same name.
+    pub force: bool,
+    /// Take the staging buckets' locks even from a live holder.
+    pub break_lock: bool,
+    /// How progress is shown.
+    pub style: Style,
+    /// Where ami_ids.json goes (the manifest beside it).
+    pub output: PathBuf,
+    /// Where run directories go.
+    pub runs_dir: PathBuf,
+    /// The signing material file named on the command line, if one was.
+    pub local_settings: Option<PathBuf>,
+}
+
+impl RunOptions {
+    /// Whether the run asks the user (on a terminal) what to do.
+    pub fn asks(&self) -> bool {
+        self.on_error == ErrorPolicy::Ask
+    }
+
+    /// How many builds run at once for `total` selected.
+    pub fn parallel_builds(&self, total: usize) -> usize {
+        self.max_parallel.unwrap_or(total).max(1)
+    }
+}
+
+/// The poll settings for a first interval of `interval`: it backs off to ten times that while
+/// nothing changes, within 1 to 30 seconds.
+pub fn poll_settings(interval: Duration) -> PollSettings {
+    PollSettings {
+        min: interval,
+        max: (interval * 10)
+            .max(Duration::from_secs(1))
+            .min(Duration::from_secs(30)),
+    }
+}
+
+/// `amipub publish`.
+#[derive(Debug, Clone)]
+pub struct PublishOptions {
+    /// What to publish.
+    pub selection: ConfigSelection,
+    /// How.
+    pub run: RunOptions,
+    /// Plan and preflight only.
+    pub dry_run: bool,
+}
+
+/// `amipub verify`.
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    /// The profile the AMIs were published with.
+    pub config: PathBuf,
+    /// The regions file.
+    pub regions_file: PathBuf,
+    /// The ami_ids.json to check (its manifest beside it).
+    pub ami_ids: PathBuf,
+    /// How to print the result.
+    pub format: OutputFormat,
+    /// How AWS is reached.
+    pub aws: AwsSettings,
+}
+
+/// Where `amipub cleanup` looks.
+#[derive(Debug, Clone)]
+pub enum CleanupRegions {
+    /// These regions (checked names, sorted, once each).
+    Named(Vec<String>),
+    /// Every region of this regions file.
+    AllOf(PathBuf),
+}
+
+/// `amipub cleanup`.
+#[derive(Debug, Clone)]
+pub struct CleanupOptions {
+    /// Where to look.
+    pub regions: CleanupRegions,
+    /// Only what was made for this version.
+    pub version: Option<String>,
+    /// Only what this run made.
+    pub run: Option<String>,
+    /// Only builds whose name matches.
+    pub builds: Patterns,
+    /// Only what is older than this.
+    pub older_than: Option<Duration>,
+    /// Keep the newest N AMIs of each build.
+    pub keep: Option<usize>,
+    /// AMIs named explicitly (checked IDs).
+    pub amis: Vec<String>,
+    /// The ami_ids.json whose AMIs are kept, when one was named.
+    pub ami_ids: Option<PathBuf>,
+    /// Remove listed and in-use AMIs too.
+    pub force: bool,
+    /// Remove, rather than show what would be removed.
+    pub yes: bool,
+    /// How to print the result.
+    pub format: OutputFormat,
+    /// How AWS is reached.
+    pub aws: AwsSettings,
+}
+
+/// `amipub release`.
+#[derive(Debug, Clone)]
+pub struct ReleaseOptions {
+    /// The version, as given (checked to be a release version).
+    pub version: String,
+    /// The git ref baked into the images (resolved from the version when not given).
+    pub branch: String,
+    /// A private release candidate.
+    pub candidate: bool,
+    /// Push the commit and the tag.
+    pub push: bool,
+    /// The remote checked and pushed to.
+    pub remote: String,
+    /// Print the checklist; change nothing.
+    pub dry_run: bool,
+    /// Do not ask for confirmation.
+    pub yes: bool,
+    /// The publish step: the release's selection, ami_ids.json, cleanup of failed builds.
+    pub publish: PublishOptions,
+}
+
+impl ReleaseOptions {
+    /// `release` or `release candidate`.
+    pub fn kind(&self) -> &'static str {
+        if self.candidate {
+            "release candidate"
+        } else {
+            "release"
+        }
+    }
+
+    /// `public` or (a candidate) `private`.
+    pub fn visibility(&self) -> &'static str {
+        if self.candidate { "private" } else { "public" }
+    }
+}
