@@ -139,6 +139,9 @@ pub enum Event {
         step: Step,
         /// Why.
         error: String,
+        /// The AWS error code, when an AWS call failed.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        code: Option<String>,
         /// Last lines of the provisioning log.
         log_tail: Vec<String>,
     },

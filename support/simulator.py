@@ -148,7 +148,6 @@ class Simulator:
         self.poll = poll
         self.procs = {}  # instance id -> Popen
         self.started = set()
-        self.ignored = set()
         self.lock = threading.Lock()
         self.stats = Counter()
 
@@ -193,11 +192,12 @@ class Simulator:
         if live is None:
             return
         for iid, inst in live.items():
-            if iid in self.started or iid in self.ignored:
+            if iid in self.started:
                 continue
+            # Looked at again every tick: moto adds an instance before the tags RunInstances
+            # gave it, so one seen untagged may be amipub's a moment later.
             tags = {t["key"]: t["value"] for t in inst.get_tags()}
             if "amipub:run-id" not in tags:
-                self.ignored.add(iid)
                 continue
             self.started.add(iid)
             threading.Thread(

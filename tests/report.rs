@@ -53,6 +53,7 @@ fn run() -> Vec<(Event, &'static str, Outcome, u64)> {
                 build: "us-east-1-1204-hvm".into(),
                 step: Step::Provision,
                 error: "the provisioning script exited with status 3".into(),
+                code: None,
                 log_tail: vec!["apt-get: unable to fetch".into(), "exit 3".into()],
             },
             "us-east-1-1204-hvm",

@@ -20,6 +20,40 @@ where
     short(e)
 }
 
+/// A failed AWS call: which operation, on what, the code AWS answered with (for code that
+/// reacts to it) and the whole story for people.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{operation}{}: {detail}", resource.as_deref().map(|r| format!(" {r}")).unwrap_or_default())]
+pub struct AwsError {
+    /// The API operation (`RunInstances`).
+    pub operation: &'static str,
+    /// The resource it acted on, when it had one (`ami-0123...`).
+    pub resource: Option<String>,
+    /// The service's error code, when it answered with one (`InsufficientInstanceCapacity`).
+    pub code: Option<String>,
+    /// [`describe`] of the error.
+    pub detail: String,
+}
+
+impl AwsError {
+    /// The failure of `operation` on `resource`.
+    pub fn new<E>(
+        operation: &'static str,
+        resource: Option<&str>,
+        e: &aws_sdk_ec2::error::SdkError<E, aws_smithy_runtime_api::http::Response>,
+    ) -> AwsError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        AwsError {
+            operation,
+            resource: resource.map(str::to_string),
+            code: code(e).map(str::to_string),
+            detail: describe(e),
+        }
+    }
+}
+
 /// The error code the service returned, if it returned one.
 pub fn code<E>(
     e: &aws_sdk_ec2::error::SdkError<E, aws_smithy_runtime_api::http::Response>,

@@ -41,7 +41,6 @@ pub struct AwsArgs {
     pub aws_profile: Option<String>,
 }
 
-
 /// What happens to a failed build's resources.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OnError {

@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::aws::Clients;
-use crate::options::{CleanupOptions, CleanupRegions, OutputFormat};
 use crate::error::Error;
 use crate::lifecycle::cleanup::{self, Criteria, Item, Kind, Removal};
+use crate::options::{CleanupOptions, CleanupRegions, OutputFormat};
 use crate::output::ami_ids::AmiIds;
 use crate::plan::table;
 
@@ -118,7 +118,7 @@ fn regions(regions: &CleanupRegions) -> Result<Vec<String>, Error> {
         "regions file",
         &mut diags,
     )
-    .ok_or_else(|| Error::Config(diags))?
+    .ok_or(Error::Config(diags))?
     .value;
     Ok(file.regions.keys().cloned().collect())
 }

@@ -1,7 +1,7 @@
 //! `amipub plan`: print the selected builds.
 
-use crate::options::{OutputFormat, PlanOptions};
 use crate::error::Error;
+use crate::options::{OutputFormat, PlanOptions};
 use crate::plan::Plan;
 
 /// Prints the plan `opts` ask for.

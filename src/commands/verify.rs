@@ -5,12 +5,12 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 
 use crate::aws::Clients;
-use crate::options::{OutputFormat, VerifyOptions};
 use crate::config::{self, Vars, Virtualization};
 use crate::engine::Permissions;
 use crate::error::Error;
 use crate::lifecycle::verify::{self, Expected, Row, Verdict};
 use crate::matrix::build_name;
+use crate::options::{OutputFormat, VerifyOptions};
 use crate::output::ami_ids::AmiIds;
 use crate::output::manifest::Manifest;
 use crate::plan::table;

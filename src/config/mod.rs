@@ -11,7 +11,7 @@ pub mod signing;
 pub mod template;
 pub mod yaml;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -204,23 +204,42 @@ fn check_profile(
     regions: &Located<RegionsFile>,
     diags: &mut Diagnostics,
 ) -> Option<Checked> {
-    let v = &p.value;
-    let key = |k: &'static str| p.line(&[Seg::Key(k)]);
+    check_identity(path, p, diags);
+    let templates = parse_templates(path, p, diags);
+    check_names(path, p, diags);
+    let script = resolve_script(path, p, diags);
+    let accounts = check_permissions(path, p, diags);
+    check_lists(path, p, regions, diags);
+    check_instance_store(path, p, diags);
+    check_timeouts(path, p, diags);
+    Some((script, accounts, templates?))
+}
 
+/// Version, branch and instance type.
+fn check_identity(path: &Path, p: &Located<Profile>, diags: &mut Diagnostics) {
+    let v = &p.value;
     for (field, value) in [("version", &v.version), ("branch", &v.branch)] {
         if value.trim().is_empty() || value.chars().any(char::is_whitespace) {
             diags.push(
                 path,
-                key(field),
+                p.line(&[Seg::Key(field)]),
                 format!("{field} \"{value}\" must be non-empty and contain no spaces"),
                 None,
             );
         }
     }
     if let Err(e) = rules::check_instance_type(&v.instance_type) {
-        diags.push(path, key("instance_type"), e, None);
+        diags.push(path, p.line(&[Seg::Key("instance_type")]), e, None);
     }
+}
 
+/// Every template of the profile, parsed; `None` when any has a problem (each is reported).
+fn parse_templates(
+    path: &Path,
+    p: &Located<Profile>,
+    diags: &mut Diagnostics,
+) -> Option<Templates> {
+    let v = &p.value;
     let mut template = |field: &'static str, at: Vec<Seg<'_>>, src: &str| match Template::parse(src)
     {
         Ok(t) => Some(t),
@@ -257,7 +276,18 @@ fn check_profile(
             tags.insert(k.clone(), t);
         }
     }
+    Some(Templates {
+        ami_name: ami_name?,
+        description: description?,
+        bucket: bucket?,
+        env,
+        tags,
+    })
+}
 
+/// Environment variable names and tag keys.
+fn check_names(path: &Path, p: &Located<Profile>, diags: &mut Diagnostics) {
+    let v = &p.value;
     for k in v.provision.env.keys() {
         if let Err(e) = rules::check_env_name(k) {
             let line = p.key_line(&[Seg::Key("provision"), Seg::Key("env")], k);
@@ -269,7 +299,11 @@ fn check_profile(
             diags.push(path, p.key_line(&[Seg::Key("tags")], k), e, None);
         }
     }
+}
 
+/// The provisioning script, relative to the profile's directory; it must exist.
+fn resolve_script(path: &Path, p: &Located<Profile>, diags: &mut Diagnostics) -> PathBuf {
+    let v = &p.value;
     let script = path
         .parent()
         .unwrap_or(Path::new("."))
@@ -286,14 +320,18 @@ fn check_profile(
             Some("the path is relative to the profile's own directory".into()),
         );
     }
+    script
+}
 
-    let lp = [Seg::Key("launch_permissions")];
+/// Launch-permission groups and accounts; returns the accounts that are valid.
+fn check_permissions(path: &Path, p: &Located<Profile>, diags: &mut Diagnostics) -> Vec<String> {
+    let v = &p.value;
+    let lp = Seg::Key("launch_permissions");
     for (i, g) in v.launch_permissions.groups.iter().enumerate() {
         if g != "all" {
-            let at = [lp[0], Seg::Key("groups"), Seg::Index(i)];
             diags.push(
                 path,
-                p.line(&at),
+                p.line(&[lp, Seg::Key("groups"), Seg::Index(i)]),
                 format!("launch permission group \"{g}\" does not exist"),
                 Some("the only group is \"all\" (public); list accounts under accounts".into()),
             );
@@ -301,7 +339,7 @@ fn check_profile(
     }
     let mut accounts = Vec::new();
     for (i, a) in v.launch_permissions.accounts.iter().enumerate() {
-        let at = [lp[0], Seg::Key("accounts"), Seg::Index(i)];
+        let at = [lp, Seg::Key("accounts"), Seg::Index(i)];
         if p.unquoted(&at) && a.bytes().all(|b| b.is_ascii_digit()) {
             // Other YAML readers (and amipub's earlier versions) read it as a number, which
             // drops leading zeros: the file must say the same to every reader.
@@ -318,7 +356,17 @@ fn check_profile(
             Err(e) => diags.push(path, p.line(&at), e, None),
         }
     }
+    accounts
+}
 
+/// Releases, virtualizations and regions: no duplicates, none empty, each known.
+fn check_lists(
+    path: &Path,
+    p: &Located<Profile>,
+    regions: &Located<RegionsFile>,
+    diags: &mut Diagnostics,
+) {
+    let v = &p.value;
     check_list_duplicates(path, p, "releases", &v.releases, diags);
     let virts: Vec<&str> = v.virtualizations.iter().map(|x| x.as_str()).collect();
     check_list_duplicates(path, p, "virtualizations", &virts, diags);
@@ -328,11 +376,15 @@ fn check_profile(
         ("virtualizations", v.virtualizations.is_empty()),
     ] {
         if list_empty {
-            diags.push(path, key(field), format!("{field} is empty"), None);
+            diags.push(
+                path,
+                p.line(&[Seg::Key(field)]),
+                format!("{field} is empty"),
+                None,
+            );
         }
     }
-
-    let known_releases: HashSet<&str> = regions
+    let known_releases: BTreeSet<&str> = regions
         .value
         .regions
         .values()
@@ -340,8 +392,7 @@ fn check_profile(
         .collect();
     for (i, rel) in v.releases.iter().enumerate() {
         if !known_releases.contains(rel.as_str()) {
-            let mut known: Vec<_> = known_releases.iter().copied().collect();
-            known.sort();
+            let known: Vec<&str> = known_releases.iter().copied().collect();
             diags.push(
                 path,
                 p.line(&[Seg::Key("releases"), Seg::Index(i)]),
@@ -371,11 +422,15 @@ fn check_profile(
             );
         }
     }
-    check_instance_store(path, p, diags);
-    if v.timeouts.provision.is_zero() || v.timeouts.image.is_zero() {
+}
+
+/// Timeouts: longer than zero, and within what presigned URLs and EC2 allow.
+fn check_timeouts(path: &Path, p: &Located<Profile>, diags: &mut Diagnostics) {
+    let t = &p.value.timeouts;
+    if t.provision.is_zero() || t.image.is_zero() {
         diags.push(
             path,
-            key("timeouts"),
+            p.line(&[Seg::Key("timeouts")]),
             "timeouts must be longer than zero",
             None,
         );
@@ -383,13 +438,19 @@ fn check_profile(
     // A build's presigned URLs last timeouts.provision and 5 minutes, and S3 takes no URL
     // valid for longer than 7 days; an image that takes a week is not coming.
     let week = std::time::Duration::from_secs(7 * 24 * 3600);
-    for (name, value, max) in [
+    for (name, value, max, why) in [
         (
             "provision",
-            v.timeouts.provision,
+            t.provision,
             week - std::time::Duration::from_secs(360),
+            "S3's presigned URLs, which a build uses until it is provisioned, last at most 7 days",
         ),
-        ("image", v.timeouts.image, week),
+        (
+            "image",
+            t.image,
+            week,
+            "an AMI that is not available within a week will not be",
+        ),
     ] {
         if value > max {
             diags.push(
@@ -400,26 +461,10 @@ fn check_profile(
                     humantime::format_duration(value),
                     humantime::format_duration(max)
                 ),
-                Some(if name == "provision" {
-                    "S3's presigned URLs, which a build uses until it is provisioned, last at most 7 days".into()
-                } else {
-                    "an AMI that is not available within a week will not be".into()
-                }),
+                Some(why.into()),
             );
         }
     }
-
-    Some((
-        script,
-        accounts,
-        Templates {
-            ami_name: ami_name?,
-            description: description?,
-            bucket: bucket?,
-            env,
-            tags,
-        },
-    ))
 }
 
 /// What an instance-store profile needs besides signing material (which is checked by the

@@ -12,6 +12,7 @@ use aws_sdk_ec2::types::{
 
 use super::bootstrap::{self, BootstrapInput};
 use super::image::spec;
+use super::preflight::ExistingAmi;
 use super::rollback::deregister;
 use super::staging::{self, Access};
 use super::{Decision, Engine, ErrorPolicy, url_lifetime};
@@ -98,8 +99,20 @@ impl Made {
 pub(super) struct StepError {
     /// What failed, for people.
     pub(super) message: String,
+    /// The AWS error code, when an AWS call failed (in events.ndjson, for scripts).
+    pub(super) code: Option<String>,
     /// The end of the build log, when the failure is on the instance.
     pub(super) log_tail: Vec<String>,
+}
+
+impl From<errors::AwsError> for StepError {
+    fn from(e: errors::AwsError) -> Self {
+        StepError {
+            message: e.to_string(),
+            code: e.code,
+            log_tail: Vec::new(),
+        }
+    }
 }
 
 impl From<&str> for StepError {
@@ -112,31 +125,32 @@ impl From<String> for StepError {
     fn from(message: String) -> Self {
         StepError {
             message,
+            code: None,
             log_tail: Vec::new(),
         }
     }
+}
+
+/// How a build's steps ended.
+enum Ended {
+    /// Every step succeeded: the AMI is ready to be recorded.
+    Done,
+    /// A signal (or a lost lock) stopped the build.
+    Cancelled,
+    /// `step` failed; `keep` says the build's resources stay for inspection.
+    Failed {
+        step: Step,
+        error: StepError,
+        keep: bool,
+    },
 }
 
 impl Engine {
     /// Runs every step of `b`, cleaning up after a failure or Ctrl-C as the policy says.
     pub(super) async fn build(&self, b: &Build) -> Outcome {
         let started = Instant::now();
-        let finish = |outcome: Outcome| self.finished(b, outcome, started);
         if let Some(found) = self.preflight.published.get(&b.name) {
-            // Reconciled only under the region's lock, like any change to the region's AMIs.
-            if let Err(error) = self.region_stage(b).await {
-                self.events.send(Event::BuildFailed {
-                    build: b.name.clone(),
-                    step: Step::Stage,
-                    error: error.clone(),
-                    log_tail: Vec::new(),
-                });
-                return finish(Outcome::Failed {
-                    step: Step::Stage,
-                    error,
-                });
-            }
-            return self.reuse(b, found).await;
+            return self.reuse_found(b, found, started).await;
         }
         self.events.send(Event::BuildStarted {
             build: b.name.clone(),
@@ -148,6 +162,47 @@ impl Engine {
             prefix: b.prefix(&self.opts.run_id),
             ..Made::default()
         };
+        let outcome = match self.run_steps(b, &mut made).await {
+            Ended::Done => self.publish(b, &mut made).await,
+            Ended::Cancelled => self.cancelled(b, &mut made).await,
+            Ended::Failed { step, error, keep } => {
+                if keep {
+                    self.keep_for_inspection(b, &mut made).await;
+                } else {
+                    self.clean_up(b, &mut made).await;
+                }
+                Outcome::Failed {
+                    step,
+                    error: error.message,
+                }
+            }
+        };
+        self.finished(b, outcome, started)
+    }
+
+    /// An AMI preflight found already made: reconciled (see reuse.rs) under the region's lock,
+    /// like any change to the region's AMIs.
+    async fn reuse_found(&self, b: &Build, found: &ExistingAmi, started: Instant) -> Outcome {
+        if let Err(error) = self.region_stage(b).await {
+            self.events.send(Event::BuildFailed {
+                build: b.name.clone(),
+                step: Step::Stage,
+                error: error.clone(),
+                code: None,
+                log_tail: Vec::new(),
+            });
+            let failed = Outcome::Failed {
+                step: Step::Stage,
+                error,
+            };
+            return self.finished(b, failed, started);
+        }
+        self.reuse(b, found).await
+    }
+
+    /// The steps of `b`, in order, until one fails for good or a signal comes; a failed step
+    /// is retried when the user says so (`--on-error=ask`).
+    async fn run_steps(&self, b: &Build, made: &mut Made) -> Ended {
         let mut steps = Vec::new();
         if self.preflight.replace.contains_key(&b.name) {
             steps.push(Step::Replace);
@@ -159,77 +214,91 @@ impl Engine {
             Step::Image,
             Step::Permissions,
         ]);
-
         let mut i = 0;
-        while i < steps.len() {
-            let step = steps[i];
+        while let Some(&step) = steps.get(i) {
             tokio::select! {
-                _ = self.interact.before_step(&b.name, step, &made) => {}
-                _ = self.cancel.cancelled() => return finish(self.cancelled(b, &mut made).await),
+                _ = self.interact.before_step(&b.name, step, made) => {}
+                _ = self.cancel.cancelled() => return Ended::Cancelled,
             }
             self.events.send(Event::StepStarted {
                 build: b.name.clone(),
                 step,
             });
             let result = tokio::select! {
-                r = self.step(step, b, &mut made) => Some(r),
-                _ = self.cancel.cancelled() => None,
+                r = self.step(step, b, made) => r,
+                _ = self.cancel.cancelled() => return Ended::Cancelled,
             };
-            self.ledger.record(&b.name, &made);
-            let err = match result {
-                None => return finish(self.cancelled(b, &mut made).await),
-                Some(Ok(())) => {
-                    i += 1;
-                    continue;
-                }
-                Some(Err(e)) => e,
+            self.ledger.record(&b.name, made);
+            let Err(error) = result else {
+                i += 1;
+                continue;
             };
             self.events.send(Event::BuildFailed {
                 build: b.name.clone(),
                 step,
-                error: err.message.clone(),
-                log_tail: err.log_tail.clone(),
+                error: error.message.clone(),
+                code: error.code.clone(),
+                log_tail: error.log_tail.clone(),
             });
-            let decision = match self.opts.on_error {
-                ErrorPolicy::Cleanup => Decision::Cleanup,
-                ErrorPolicy::Abort => Decision::Abort,
-                ErrorPolicy::Ask => tokio::select! {
-                    d = self.interact.on_failure(&b.name, step, &err.message, &made) => d,
-                    _ = self.cancel.cancelled() => Decision::Cleanup,
-                },
-            };
-            match decision {
+            match self.decide(b, step, &error, made).await {
                 Decision::Retry => continue,
-                Decision::Cleanup => self.clean_up(b, &mut made).await,
+                Decision::Cleanup => {
+                    return Ended::Failed {
+                        step,
+                        error,
+                        keep: false,
+                    };
+                }
                 Decision::Abort => {
-                    // Even a build kept for inspection keeps no signing material.
-                    let had = !made.secrets.is_empty();
-                    let mut removed = Vec::new();
-                    let mut left = Vec::new();
-                    match self.forget_secrets(b, &mut made).await {
-                        Ok(()) if had => removed.push(format!(
-                            "signing material under s3://{}/{}/signing/ (deleted)",
-                            b.bucket, made.prefix
-                        )),
-                        Ok(()) => {}
-                        Err(e) => left.push(e),
-                    }
-                    self.ledger.record(&b.name, &made);
-                    left.extend(made.describe(&b.name));
-                    self.events.send(Event::CleanedUp {
-                        build: b.name.clone(),
-                        removed,
-                        left,
-                    })
+                    return Ended::Failed {
+                        step,
+                        error,
+                        keep: true,
+                    };
                 }
             }
-            return finish(Outcome::Failed {
-                step,
-                error: err.message,
-            });
         }
-        // The AMI is published once its permissions are read back: it is recorded now, so that
-        // nothing that happens while finishing (a signal, a failed call) can lose or remove it.
+        Ended::Done
+    }
+
+    /// What to do with a failed build, as the policy says (or the user, when it asks).
+    async fn decide(&self, b: &Build, step: Step, error: &StepError, made: &Made) -> Decision {
+        match self.opts.on_error {
+            ErrorPolicy::Cleanup => Decision::Cleanup,
+            ErrorPolicy::Abort => Decision::Abort,
+            ErrorPolicy::Ask => tokio::select! {
+                d = self.interact.on_failure(&b.name, step, &error.message, made) => d,
+                _ = self.cancel.cancelled() => Decision::Cleanup,
+            },
+        }
+    }
+
+    /// `--on-error=abort`: everything stays for inspection but the signing material, and is
+    /// listed.
+    async fn keep_for_inspection(&self, b: &Build, made: &mut Made) {
+        let had = !made.secrets.is_empty();
+        let mut removed = Vec::new();
+        let mut left = Vec::new();
+        match self.forget_secrets(b, made).await {
+            Ok(()) if had => removed.push(format!(
+                "signing material under s3://{}/{}/signing/ (deleted)",
+                b.bucket, made.prefix
+            )),
+            Ok(()) => {}
+            Err(e) => left.push(e),
+        }
+        self.ledger.record(&b.name, made);
+        left.extend(made.describe(&b.name));
+        self.events.send(Event::CleanedUp {
+            build: b.name.clone(),
+            removed,
+            left,
+        });
+    }
+
+    /// Records the AMI (its permissions were read back: it is published), then finishes:
+    /// nothing that happens while finishing (a signal, a failed call) can lose or remove it.
+    async fn publish(&self, b: &Build, made: &mut Made) -> Outcome {
         let artifact = Artifact {
             build: b.name.clone(),
             region: b.region.clone(),
@@ -240,18 +309,18 @@ impl Engine {
             run_id: self.opts.run_id.clone(),
         };
         self.events.send(Event::Artifact(artifact.clone()));
-        self.ledger.record(&b.name, &made);
+        self.ledger.record(&b.name, made);
         tokio::select! {
-            _ = self.interact.before_step(&b.name, Step::Finish, &made) => {}
+            _ = self.interact.before_step(&b.name, Step::Finish, made) => {}
             _ = self.cancel.cancelled() => {}
         }
         self.events.send(Event::StepStarted {
             build: b.name.clone(),
             step: Step::Finish,
         });
-        self.finish(b, &mut made).await;
-        self.ledger.record(&b.name, &made);
-        finish(Outcome::Published { artifact })
+        self.finish(b, made).await;
+        self.ledger.record(&b.name, made);
+        Outcome::Published { artifact }
     }
 
     /// Denies further writes to `b`'s prefix through the URLs it was given, until they
@@ -414,7 +483,7 @@ impl Engine {
             .tag_specifications(spec(ResourceType::Volume, &build_tags))
             .send()
             .await
-            .map_err(|e| format!("RunInstances: {}", errors::describe(&e)))?;
+            .map_err(|e| errors::AwsError::new("RunInstances", Some(&b.source_ami), &e))?;
         let id = resp
             .instances()
             .first()

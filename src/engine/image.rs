@@ -46,7 +46,9 @@ impl Engine {
                 Err(e) if errors::code(&e) == Some("InvalidAMIName.Duplicate") => {
                     self.own_duplicate(b).await?
                 }
-                Err(e) => return Err(format!("CreateImage: {}", errors::describe(&e)).into()),
+                Err(e) => {
+                    return Err(errors::AwsError::new("CreateImage", Some(&instance), &e).into());
+                }
             };
             self.note(b, format!("creating {id}"));
             made.image = Some(id);

@@ -15,6 +15,8 @@ mod rollback;
 mod seal;
 pub mod staging;
 mod sweep;
+#[cfg(test)]
+mod tests;
 pub mod waiter;
 
 use std::collections::{BTreeMap, HashMap};

@@ -316,7 +316,13 @@ async fn check_buckets(
                 }
             }
             Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => missing.push(bucket.to_string()),
-            Err(e) if e.as_service_error().is_none() => return Err(errors::describe(&e)),
+            // A server error, or no answer: S3 could not say, which is no verdict on the bucket.
+            Err(e)
+                if e.as_service_error().is_none()
+                    || e.raw_response().is_some_and(|r| r.status().is_server_error()) =>
+            {
+                return Err(errors::describe(&e));
+            }
             Err(e) => problems.push(format!(
                 "{region}: staging bucket {bucket} is not usable ({}); it may belong to another account: choose another bucket name",
                 errors::describe(&e)

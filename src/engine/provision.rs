@@ -48,6 +48,7 @@ impl Engine {
         };
         let fail = |message: String| StepError {
             message,
+            code: None,
             log_tail: tail(),
         };
         let seen = match seen {

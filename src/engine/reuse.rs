@@ -47,6 +47,7 @@ impl Engine {
                     build: b.name.clone(),
                     step: Step::Permissions,
                     error: error.clone(),
+                    code: None,
                     log_tail: Vec::new(),
                 });
                 Outcome::Failed {

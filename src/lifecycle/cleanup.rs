@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, SystemTime};
 
-use aws_sdk_ec2::types::Filter;
+use aws_sdk_ec2::types::{Filter, Image};
 use futures::future::join_all;
 use serde::Serialize;
 
@@ -195,9 +195,33 @@ async fn region_inventory(
     c: &Criteria,
 ) -> Result<(Vec<Item>, BTreeMap<String, String>), String> {
     let fail = |what: &str, e: String| format!("{region}: cannot list {what}: {e}");
-    let mut items = Vec::new();
+    let mut amis = candidate_amis(rc, c).await.map_err(|e| fail("AMIs", e))?;
+    if let Some(n) = c.keep {
+        let kept = newest_of_each_build(&amis, n);
+        amis.retain(|i| !kept.contains(i.image_id().unwrap_or_default()));
+    }
+    let in_use = amis_in_use(rc, &amis)
+        .await
+        .map_err(|e| fail("instances", e))?;
+    let mut items = ami_items(region, c, &amis, &in_use);
+    let bundles_kept = orphan_snapshots(rc, region, c, &mut items)
+        .await
+        .map_err(|e| fail("AMIs and snapshots", e))?;
+    items.extend(
+        instance_items(rc, region, c)
+            .await
+            .map_err(|e| fail("instances", e))?,
+    );
+    items.extend(
+        volume_items(rc, region, c)
+            .await
+            .map_err(|e| fail("volumes", e))?,
+    );
+    Ok((items, bundles_kept))
+}
 
-    // AMIs: amipub's by tags, plus any named explicitly.
+/// AMIs amipub tagged that the criteria select, plus any named explicitly.
+async fn candidate_amis(rc: &RegionClients, c: &Criteria) -> Result<Vec<Image>, String> {
     let tagged = rc
         .ec2
         .describe_images()
@@ -205,8 +229,8 @@ async fn region_inventory(
         .set_filters(Some(c.filters()))
         .send()
         .await
-        .map_err(|e| fail("AMIs", errors::describe(&e)))?;
-    let mut amis: Vec<aws_sdk_ec2::types::Image> = tagged
+        .map_err(|e| errors::describe(&e))?;
+    let mut amis: Vec<Image> = tagged
         .images()
         .iter()
         .filter(|i| {
@@ -214,86 +238,107 @@ async fn region_inventory(
         })
         .cloned()
         .collect();
-    if !c.amis.is_empty() {
-        let named = rc
-            .ec2
-            .describe_images()
-            .filters(
-                Filter::builder()
-                    .name("image-id")
-                    .set_values(Some(c.amis.clone()))
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(|e| fail("AMIs", errors::describe(&e)))?;
-        for img in named.images() {
-            if !amis.iter().any(|a| a.image_id() == img.image_id()) {
-                amis.push(img.clone());
-            }
+    if c.amis.is_empty() {
+        return Ok(amis);
+    }
+    let named = rc
+        .ec2
+        .describe_images()
+        .filters(
+            Filter::builder()
+                .name("image-id")
+                .set_values(Some(c.amis.clone()))
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| errors::describe(&e))?;
+    for img in named.images() {
+        if !amis.iter().any(|a| a.image_id() == img.image_id()) {
+            amis.push(img.clone());
         }
     }
-    // --keep N: the newest N of each build stay (creation time, then the time-sortable run ID).
-    let mut kept: BTreeSet<String> = BTreeSet::new();
-    if let Some(n) = c.keep {
-        let mut by_build: BTreeMap<String, Vec<&aws_sdk_ec2::types::Image>> = BTreeMap::new();
-        for img in &amis {
-            if let Some(b) = tag(img, tags::BUILD) {
-                by_build.entry(b).or_default().push(img);
-            }
-        }
-        for list in by_build.values_mut() {
-            list.sort_by_key(|i| {
-                std::cmp::Reverse((
-                    i.creation_date().unwrap_or("").to_string(),
-                    tag(i, tags::RUN_ID),
-                ))
-            });
-            kept.extend(
-                list.iter()
-                    .take(n)
-                    .filter_map(|i| i.image_id())
-                    .map(str::to_string),
-            );
-        }
-    }
-    amis.retain(|i| !kept.contains(i.image_id().unwrap_or_default()));
+    Ok(amis)
+}
 
-    // AMIs a running instance was launched from.
+/// `--keep N`: the newest N AMIs of each build (by creation time, then the time-sortable run
+/// ID), which stay.
+fn newest_of_each_build(amis: &[Image], n: usize) -> BTreeSet<String> {
+    let mut by_build: BTreeMap<String, Vec<&Image>> = BTreeMap::new();
+    for img in amis {
+        if let Some(b) = tag(img, tags::BUILD) {
+            by_build.entry(b).or_default().push(img);
+        }
+    }
+    let mut kept = BTreeSet::new();
+    for list in by_build.values_mut() {
+        list.sort_by_key(|i| {
+            std::cmp::Reverse((
+                i.creation_date().unwrap_or("").to_string(),
+                tag(i, tags::RUN_ID),
+            ))
+        });
+        kept.extend(
+            list.iter()
+                .take(n)
+                .filter_map(|i| i.image_id())
+                .map(str::to_string),
+        );
+    }
+    kept
+}
+
+/// The AMIs of `amis` that a pending or running instance was launched from, with the instance.
+async fn amis_in_use(
+    rc: &RegionClients,
+    amis: &[Image],
+) -> Result<HashMap<String, String>, String> {
     let ids: Vec<String> = amis
         .iter()
         .filter_map(|i| i.image_id())
         .map(str::to_string)
         .collect();
-    let mut in_use: HashMap<String, String> = HashMap::new();
-    if !ids.is_empty() {
-        let running = rc
-            .ec2
-            .describe_instances()
-            .filters(
-                Filter::builder()
-                    .name("image-id")
-                    .set_values(Some(ids))
-                    .build(),
-            )
-            .filters(
-                Filter::builder()
-                    .name("instance-state-name")
-                    .values("pending")
-                    .values("running")
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(|e| fail("instances", errors::describe(&e)))?;
-        for i in running.reservations().iter().flat_map(|r| r.instances()) {
-            if let (Some(img), Some(id)) = (i.image_id(), i.instance_id()) {
-                in_use.insert(img.to_string(), id.to_string());
-            }
+    let mut in_use = HashMap::new();
+    if ids.is_empty() {
+        return Ok(in_use);
+    }
+    let running = rc
+        .ec2
+        .describe_instances()
+        .filters(
+            Filter::builder()
+                .name("image-id")
+                .set_values(Some(ids))
+                .build(),
+        )
+        .filters(
+            Filter::builder()
+                .name("instance-state-name")
+                .values("pending")
+                .values("running")
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| errors::describe(&e))?;
+    for i in running.reservations().iter().flat_map(|r| r.instances()) {
+        if let (Some(img), Some(id)) = (i.image_id(), i.instance_id()) {
+            in_use.insert(img.to_string(), id.to_string());
         }
     }
+    Ok(in_use)
+}
 
-    for img in &amis {
+/// An item for each AMI and each of its snapshots; refused when the AMI is listed in
+/// ami_ids.json or in use (unless `--force`).
+fn ami_items(
+    region: &str,
+    c: &Criteria,
+    amis: &[Image],
+    in_use: &HashMap<String, String>,
+) -> Vec<Item> {
+    let mut items = Vec::new();
+    for img in amis {
         let id = img.image_id().unwrap_or_default().to_string();
         let mut item = Item::new(Kind::Ami, region, &id);
         item.build = tag(img, tags::BUILD);
@@ -317,33 +362,41 @@ async fn region_inventory(
             items.push(s);
         }
     }
+    items
+}
 
-    // Snapshots amipub tagged that no AMI outside this removal uses (left by interrupted runs).
+/// Adds the snapshots amipub tagged that no AMI outside this removal uses (left by
+/// interrupted runs), and every snapshot item's size; returns the bundles of the AMIs that
+/// stay (`bucket/prefix/` -> AMI).
+async fn orphan_snapshots(
+    rc: &RegionClients,
+    region: &str,
+    c: &Criteria,
+    items: &mut Vec<Item>,
+) -> Result<BTreeMap<String, String>, String> {
     let all_images = rc
         .ec2
         .describe_images()
         .owners("self")
         .send()
         .await
-        .map_err(|e| fail("AMIs", errors::describe(&e)))?;
+        .map_err(|e| errors::describe(&e))?;
     let removing: BTreeSet<&str> = items
         .iter()
         .filter(|i| i.kind == Kind::Ami && i.refused.is_none())
         .map(|i| i.id.as_str())
         .collect();
-    let bundles_kept: BTreeMap<String, String> = all_images
+    let staying: Vec<&Image> = all_images
         .images()
         .iter()
         .filter(|i| !removing.contains(i.image_id().unwrap_or_default()))
+        .collect();
+    let bundles_kept: BTreeMap<String, String> = staying
+        .iter()
         .filter(|i| i.root_device_type() == Some(&aws_sdk_ec2::types::DeviceType::InstanceStore))
         .filter_map(|i| Some((bundle_dir(i)?, i.image_id()?.to_string())))
         .collect();
-    let referenced: BTreeSet<String> = all_images
-        .images()
-        .iter()
-        .filter(|i| !removing.contains(i.image_id().unwrap_or_default()))
-        .flat_map(snapshots_of)
-        .collect();
+    let referenced: BTreeSet<String> = staying.iter().flat_map(|i| snapshots_of(i)).collect();
     let snaps = rc
         .ec2
         .describe_snapshots()
@@ -351,16 +404,12 @@ async fn region_inventory(
         .set_filters(Some(c.filters()))
         .send()
         .await
-        .map_err(|e| fail("snapshots", errors::describe(&e)))?;
+        .map_err(|e| errors::describe(&e))?;
     let mut sizes: HashMap<String, i32> = HashMap::new();
     for s in snaps.snapshots() {
         let Some(id) = s.snapshot_id() else { continue };
         sizes.insert(id.to_string(), s.volume_size().unwrap_or(0));
-        let build = s
-            .tags()
-            .iter()
-            .find(|t| t.key() == Some(tags::BUILD))
-            .and_then(|t| t.value());
+        let build = build_tag(s.tags());
         if items.iter().any(|i| i.kind == Kind::Snapshot && i.id == id)
             || referenced.contains(id)
             || !c.build_ok(build)
@@ -375,8 +424,22 @@ async fn region_inventory(
     for i in items.iter_mut().filter(|i| i.kind == Kind::Snapshot) {
         i.size_gib = sizes.get(&i.id).copied();
     }
+    Ok(bundles_kept)
+}
 
-    // Build instances that are still there.
+/// The value of amipub's build tag among `tags`.
+fn build_tag(tags: &[aws_sdk_ec2::types::Tag]) -> Option<&str> {
+    tags.iter()
+        .find(|t| t.key() == Some(tags::BUILD))
+        .and_then(|t| t.value())
+}
+
+/// Build instances that are still there.
+async fn instance_items(
+    rc: &RegionClients,
+    region: &str,
+    c: &Criteria,
+) -> Result<Vec<Item>, String> {
     let inst = rc
         .ec2
         .describe_instances()
@@ -384,13 +447,10 @@ async fn region_inventory(
         .filters(tags::instance_not_terminated())
         .send()
         .await
-        .map_err(|e| fail("instances", errors::describe(&e)))?;
+        .map_err(|e| errors::describe(&e))?;
+    let mut items = Vec::new();
     for i in inst.reservations().iter().flat_map(|r| r.instances()) {
-        let build = i
-            .tags()
-            .iter()
-            .find(|t| t.key() == Some(tags::BUILD))
-            .and_then(|t| t.value());
+        let build = build_tag(i.tags());
         if let Some(id) = i.instance_id()
             && c.build_ok(build)
             && c.old_enough(smithy_time(i.launch_time()))
@@ -400,8 +460,11 @@ async fn region_inventory(
             items.push(item);
         }
     }
+    Ok(items)
+}
 
-    // Volumes left unattached.
+/// Volumes amipub's builds left unattached.
+async fn volume_items(rc: &RegionClients, region: &str, c: &Criteria) -> Result<Vec<Item>, String> {
     let vols = rc
         .ec2
         .describe_volumes()
@@ -409,13 +472,10 @@ async fn region_inventory(
         .filters(Filter::builder().name("status").values("available").build())
         .send()
         .await
-        .map_err(|e| fail("volumes", errors::describe(&e)))?;
+        .map_err(|e| errors::describe(&e))?;
+    let mut items = Vec::new();
     for v in vols.volumes() {
-        let build = v
-            .tags()
-            .iter()
-            .find(|t| t.key() == Some(tags::BUILD))
-            .and_then(|t| t.value());
+        let build = build_tag(v.tags());
         if let Some(id) = v.volume_id()
             && c.build_ok(build)
             && c.old_enough(smithy_time(v.create_time()))
@@ -426,7 +486,7 @@ async fn region_inventory(
             items.push(item);
         }
     }
-    Ok((items, bundles_kept))
+    Ok(items)
 }
 
 /// Objects in amipub's staging buckets of the selected regions (objects sit under

@@ -34,7 +34,6 @@ impl RunDir {
     pub fn logs(&self) -> PathBuf {
         self.path.join("logs")
     }
-
 }
 
 impl Reporter for RunDir {

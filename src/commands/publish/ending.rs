@@ -59,11 +59,7 @@ fn print_summary(run: &RunOptions, builds: &[Build], finished: &Finished) {
             build: &b.name,
             region: &b.region,
             outcome: o,
-            duration: finished
-                .durations
-                .get(&b.name)
-                .copied()
-                .unwrap_or_default(),
+            duration: finished.durations.get(&b.name).copied().unwrap_or_default(),
         })
         .collect();
     print!("\n{}", summary::render(&rows));

@@ -14,8 +14,8 @@ use crate::aws::Clients;
 use crate::commands::prompt::TerminalPrompt;
 use crate::config::{Config, SigningMaterial};
 use crate::engine::{
-    Engine, EngineOptions, ErrorPolicy, Interact, NoInteraction, Permissions, PrepareError,
-    Preflight,
+    Engine, EngineOptions, ErrorPolicy, Interact, NoInteraction, Permissions, Preflight,
+    PrepareError,
 };
 use crate::error::Error;
 use crate::events::{Event, EventSink, Outcome, Stamped};

@@ -211,7 +211,11 @@ async fn git_state(
             foreign.join(", ")
         ));
     }
-    let tagged = match git.commit_of(&format!("refs/tags/{tag}")).await.map_err(fail)? {
+    let tagged = match git
+        .commit_of(&format!("refs/tags/{tag}"))
+        .await
+        .map_err(fail)?
+    {
         Some(c) if committed && Some(&c) == head.as_ref() => true,
         Some(c) => {
             problems.push(format!(
@@ -227,7 +231,9 @@ async fn git_state(
     if has_remote {
         match git.remote_tag(&opts.remote, tag).await {
             Ok(Some(c)) if tagged && Some(&c) == head.as_ref() => pushed = true,
-            Ok(Some(_)) => problems.push(format!("the tag {tag} already exists on {}", opts.remote)),
+            Ok(Some(_)) => {
+                problems.push(format!("the tag {tag} already exists on {}", opts.remote))
+            }
             Ok(None) => {}
             Err(e) => problems.push(format!("cannot read {}'s tags: {e}", opts.remote)),
         }

@@ -64,9 +64,14 @@ pub async fn run(opts: &ReleaseOptions) -> Result<(), Error> {
 
     if opts.dry_run {
         let found = release.found();
-        print!("\n{}", Plan::new(&found.config, &found.selected, None).to_table());
+        print!(
+            "\n{}",
+            Plan::new(&found.config, &found.selected, None).to_table()
+        );
         println!();
-    } else if !opts.yes && std::io::stdin().is_terminal() && !confirm(opts, release.builds().len()).await
+    } else if !opts.yes
+        && std::io::stdin().is_terminal()
+        && !confirm(opts, release.builds().len()).await
     {
         return Err(Error::Usage(vec![
             "not confirmed; nothing was changed (pass --yes to skip the question)".into(),

@@ -177,10 +177,9 @@ impl ReleaseStep {
                     r.opts.version
                 ),
             ),
-            ReleaseStep::Tag => Line::new(
-                Mark::Would,
-                format!("create the annotated tag {}", r.tag),
-            ),
+            ReleaseStep::Tag => {
+                Line::new(Mark::Would, format!("create the annotated tag {}", r.tag))
+            }
             ReleaseStep::Push => push_line(r, true),
         }
     }
@@ -298,7 +297,10 @@ async fn verify(r: &mut Release<'_>) -> Result<Line, Failure> {
     };
     let names: BTreeSet<String> = r.builds().iter().map(|b| b.ami_name.clone()).collect();
     let rows = verify::run(&r.found.clients, &expected, &r.opts.version, &perms, &names).await;
-    let bad: Vec<_> = rows.iter().filter(|row| row.result != Verdict::Ok).collect();
+    let bad: Vec<_> = rows
+        .iter()
+        .filter(|row| row.result != Verdict::Ok)
+        .collect();
     if bad.is_empty() {
         return Ok(Line::new(
             Mark::Done,
