@@ -41,6 +41,30 @@ fn an_empty_only_or_except_selects_nothing_instead_of_everything() {
 }
 
 #[test]
+fn an_empty_cleanup_build_pattern_is_refused_with_every_other_bad_flag() {
+    let s = Scratch::new();
+    let err = refused(
+        &s,
+        &[
+            "cleanup",
+            "--build",
+            " , ",
+            "--build",
+            "a[",
+            "--ami",
+            "ami-nothex",
+        ],
+    );
+    assert!(err.contains("--build ' , ' names no pattern"), "{err}");
+    assert!(err.contains("--build 'a[': not a valid glob"), "{err}");
+    assert!(err.contains("--ami "), "{err}");
+    assert!(
+        err.contains("say where to clean up: --all-regions"),
+        "every problem at once: {err}"
+    );
+}
+
+#[test]
 fn a_key_given_twice_in_a_map_is_refused_with_both_lines() {
     let s = Scratch::new();
     let regions = std::fs::read_to_string(s.path("regions.yaml")).unwrap();

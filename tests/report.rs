@@ -1,12 +1,16 @@
-//! What people and other tools read, from synthetic events: the plain lines, Packer's
-//! machine-readable lines and the summary table of a run with a published build, a reused one,
-//! a failed one (with its log's end and what its clean-up left), a warning and a build stopped
-//! by a signal. Reviewed snapshots in tests/snapshots/ show every change of wording.
+//! What people and other tools read, from synthetic events and results: the plain lines,
+//! Packer's machine-readable lines, the lines progress bars leave, the notices on standard
+//! error and the summary table of a run with a published build, a reused one, a failed one
+//! (with its log and what its clean-up left), a warning and a build stopped by Ctrl-C; and the
+//! tables of `verify` and `cleanup`. Reviewed snapshots in tests/snapshots/ show every change
+//! of wording.
 
 use std::time::{Duration, SystemTime};
 
 use amipub::events::{Artifact, Event, Outcome, Stamped, Step};
-use amipub::report::{Machine, Plain, Reporter, summary};
+use amipub::lifecycle::cleanup::{Item, Kind, Removal};
+use amipub::lifecycle::verify::{Row, Verdict};
+use amipub::report::{Machine, Notices, Plain, Reporter, kept_line, summary, tables};
 
 /// 2026-11-21T05:31:15Z plus `secs`.
 fn at(secs: u64) -> SystemTime {
@@ -96,6 +100,20 @@ fn events() -> Vec<Stamped> {
             build: build.into(),
             message: "launched i-0123456789abcdef0 from ami-eb6b8480".into(),
         });
+        if let Event::BuildFailed { build, .. } = &event {
+            v.push(Event::BuildLog {
+                build: build.clone(),
+                path: format!(".amipub/runs/20261121T053115Z-1a2b3c/logs/{build}.log"),
+                text: "apt-get: unable to fetch\nexit 3\n".into(),
+            });
+        }
+        if matches!(event, Event::CleanedUp { .. }) {
+            // The cancelled build: Ctrl-C came while it ran.
+            v.push(Event::Stopping {
+                signal: "interrupted (SIGINT)".into(),
+                at_once: false,
+            });
+        }
         v.push(event);
         v.push(Event::BuildFinished {
             build: build.into(),
@@ -146,4 +164,147 @@ fn summary_table() {
         })
         .collect();
     insta::assert_snapshot!(summary::render(&rows));
+}
+
+#[test]
+fn progress_lines_kept_above_the_bars() {
+    let lines: Vec<String> = events()
+        .iter()
+        .filter_map(|e| kept_line(&e.event))
+        .collect();
+    insta::assert_snapshot!(lines.join("\n"));
+}
+
+#[test]
+fn notices_on_standard_error() {
+    let mut out = Vec::new();
+    shown(&mut Notices::new(&mut out));
+    insta::assert_snapshot!(String::from_utf8(out).unwrap());
+}
+
+fn row(build: &str, ami: &str, result: Verdict, differences: &[&str]) -> Row {
+    Row {
+        build: build.into(),
+        region: "us-east-1".into(),
+        ami_id: ami.into(),
+        result,
+        differences: differences.iter().map(|d| d.to_string()).collect(),
+    }
+}
+
+#[test]
+fn verify_table() {
+    let rows = [
+        row(
+            "us-east-1-1404-hvm",
+            "ami-0aaaaaaaaaaaaaaaa",
+            Verdict::Ok,
+            &[],
+        ),
+        row(
+            "us-east-1-1404-pv",
+            "ami-0bbbbbbbbbbbbbbbb",
+            Verdict::Mismatch,
+            &[
+                "launch permissions are [] instead of [group:all]",
+                "tag amipub:version is 2.6.1",
+            ],
+        ),
+        row(
+            "us-east-1-1204-hvm",
+            "ami-0cccccccccccccccc",
+            Verdict::Missing,
+            &["not found in us-east-1"],
+        ),
+        Row {
+            region: "eu-west-1".into(),
+            ..row(
+                "eu-west-1-1404-hvm",
+                "ami-0dddddddddddddddd",
+                Verdict::Unreachable,
+                &["eu-west-1 did not answer"],
+            )
+        },
+    ];
+    let notes = ["us-east-1-1404-pv: the manifest lists ami-0eeeeeeeeeeeeeeee, ami_ids.json ami-0bbbbbbbbbbbbbbbb".to_string()];
+    insta::assert_snapshot!(tables::verify(&rows, &notes));
+}
+
+fn item(
+    kind: Kind,
+    id: &str,
+    size: Option<i32>,
+    refused: Option<&str>,
+    result: Option<Removal>,
+) -> Item {
+    Item {
+        kind,
+        region: "us-east-1".into(),
+        id: id.into(),
+        build: Some("us-east-1-1404-hvm".into()),
+        size_gib: size,
+        refused: refused.map(str::to_string),
+        keys: if kind == Kind::Objects {
+            vec!["a".into(), "b".into()]
+        } else {
+            Vec::new()
+        },
+        result,
+    }
+}
+
+#[test]
+fn cleanup_table_and_summaries() {
+    let items = [
+        item(
+            Kind::Instance,
+            "i-0123456789abcdef0",
+            None,
+            None,
+            Some(Removal::Removed),
+        ),
+        item(
+            Kind::Ami,
+            "ami-0aaaaaaaaaaaaaaaa",
+            None,
+            Some("listed in ami_ids.json (--force removes it anyway)"),
+            None,
+        ),
+        item(
+            Kind::Snapshot,
+            "snap-0aaaaaaaaaaaaaaaa",
+            Some(8),
+            Some("belongs to ami-0aaaaaaaaaaaaaaaa, which is kept"),
+            None,
+        ),
+        item(
+            Kind::Snapshot,
+            "snap-0bbbbbbbbbbbbbbbb",
+            Some(8),
+            None,
+            Some(Removal::Removed),
+        ),
+        item(
+            Kind::Volume,
+            "vol-0123456789abcdef0",
+            Some(8),
+            None,
+            Some(Removal::Failed("VolumeInUse: attached".into())),
+        ),
+        item(
+            Kind::Objects,
+            "comboami-2-6-2-us-east-1/20261121T053115Z-1a2b3c/us-east-1-1404-hvm",
+            None,
+            None,
+            Some(Removal::Removed),
+        ),
+    ];
+    let shown = format!(
+        "{}\n-- dry run --\n{}\n-- after --yes --\n{}\n-- nothing --\n{}",
+        tables::cleanup(&items),
+        tables::cleanup_summary(&items, false),
+        tables::cleanup_summary(&items, true),
+        tables::cleanup(&[]),
+    );
+    insta::assert_snapshot!(shown);
 }

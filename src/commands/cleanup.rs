@@ -1,6 +1,6 @@
 //! `amipub cleanup`: remove what amipub made, dry run by default.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use serde::Serialize;
 
@@ -9,7 +9,6 @@ use crate::error::Error;
 use crate::lifecycle::cleanup::{self, Criteria, Item, Kind, Removal};
 use crate::options::{CleanupOptions, CleanupRegions, OutputFormat};
 use crate::output::ami_ids::AmiIds;
-use crate::plan::table;
 
 /// Runs `amipub cleanup`.
 pub async fn run(args: &CleanupOptions) -> Result<(), Error> {
@@ -34,20 +33,20 @@ pub async fn run(args: &CleanupOptions) -> Result<(), Error> {
     let json = args.format == OutputFormat::Json;
     if args.yes {
         if !json {
-            print!("{}", render(&inv.items));
+            print!("{}", crate::report::tables::cleanup(&inv.items));
         }
         cleanup::remove(&clients, &mut inv, |item| {
             if !json {
                 match &item.result {
                     Some(Removal::Removed) => println!(
                         "removed {} {} ({})",
-                        kind_name(item.kind),
+                        crate::report::tables::kind_name(item.kind),
                         item.id,
                         item.region
                     ),
                     Some(Removal::Failed(why)) => println!(
                         "FAILED to remove {} {} ({}): {why}",
-                        kind_name(item.kind),
+                        crate::report::tables::kind_name(item.kind),
                         item.id,
                         item.region,
                     ),
@@ -57,7 +56,7 @@ pub async fn run(args: &CleanupOptions) -> Result<(), Error> {
         })
         .await;
     } else if !json {
-        print!("{}", render(&inv.items));
+        print!("{}", crate::report::tables::cleanup(&inv.items));
     }
     let failed: Vec<&Item> = inv
         .items
@@ -88,7 +87,10 @@ pub async fn run(args: &CleanupOptions) -> Result<(), Error> {
             serde_json::to_string_pretty(&out).expect("in-memory JSON")
         );
     } else {
-        print!("{}", summary(&inv.items, args.yes));
+        print!(
+            "{}",
+            crate::report::tables::cleanup_summary(&inv.items, args.yes)
+        );
         if !args.yes && inv.items.iter().any(|i| i.refused.is_none()) {
             println!("dry run: nothing was removed; run again with --yes to remove the above.");
         }
@@ -121,63 +123,6 @@ fn regions(regions: &CleanupRegions) -> Result<Vec<String>, Error> {
     .ok_or(Error::Config(diags))?
     .value;
     Ok(file.regions.keys().cloned().collect())
-}
-
-fn kind_name(k: Kind) -> &'static str {
-    match k {
-        Kind::Instance => "instance",
-        Kind::Ami => "AMI",
-        Kind::Snapshot => "snapshot",
-        Kind::Volume => "volume",
-        Kind::Objects => "objects",
-        Kind::Bucket => "bucket",
-    }
-}
-
-fn render(items: &[Item]) -> String {
-    if items.is_empty() {
-        return "nothing of amipub's matches.\n".to_string();
-    }
-    let rows: Vec<[String; 6]> = items
-        .iter()
-        .map(|i| {
-            [
-                i.region.clone(),
-                kind_name(i.kind).to_string(),
-                i.id.clone(),
-                i.build.clone().unwrap_or_default(),
-                i.size_gib.map(|g| format!("{g} GiB")).unwrap_or_default(),
-                match (&i.refused, i.kind) {
-                    (Some(why), _) => format!("keep: {why}"),
-                    (None, Kind::Objects) => format!("remove {} object(s)", i.keys.len()),
-                    (None, _) => "remove".to_string(),
-                },
-            ]
-        })
-        .collect();
-    table(&["REGION", "KIND", "ID", "BUILD", "SIZE", "ACTION"], &rows)
-}
-
-fn summary(items: &[Item], acted: bool) -> String {
-    let mut per_region: BTreeMap<&str, (usize, i64)> = BTreeMap::new();
-    for i in items.iter().filter(|i| i.refused.is_none()) {
-        if acted && i.result != Some(Removal::Removed) {
-            continue;
-        }
-        let e = per_region.entry(i.region.as_str()).or_default();
-        e.0 += 1;
-        if i.kind == Kind::Snapshot {
-            e.1 += i64::from(i.size_gib.unwrap_or(0));
-        }
-    }
-    let verb = if acted { "removed" } else { "to remove" };
-    let mut out = String::new();
-    for (region, (n, gib)) in &per_region {
-        out.push_str(&format!(
-            "{region}: {n} resource(s) {verb}, {gib} GiB of snapshots freed\n"
-        ));
-    }
-    out
 }
 
 /// The ami_ids.json whose AMIs cleanup must keep. A file named with --ami-ids must exist: a

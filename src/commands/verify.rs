@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 
 use crate::aws::Clients;
-use crate::config::{self, Vars, Virtualization};
+use crate::config::{self, Config, Vars, Virtualization};
 use crate::engine::Permissions;
 use crate::error::Error;
 use crate::lifecycle::verify::{self, Expected, Row, Verdict};
@@ -13,7 +13,6 @@ use crate::matrix::build_name;
 use crate::options::{OutputFormat, VerifyOptions};
 use crate::output::ami_ids::AmiIds;
 use crate::output::manifest::Manifest;
-use crate::plan::table;
 
 /// Runs `amipub verify`.
 pub async fn run(args: &VerifyOptions) -> Result<(), Error> {
@@ -24,16 +23,57 @@ pub async fn run(args: &VerifyOptions) -> Result<(), Error> {
             args.ami_ids.display()
         )]));
     }
-    let ids = AmiIds::load(&args.ami_ids)?;
-    let manifest = Manifest::load(&Manifest::path_beside(&args.ami_ids))?;
+    let (expected, notes) = expected(&config, &args.ami_ids)?;
+    let regions: BTreeSet<&str> = expected.iter().map(|e| e.region.as_str()).collect();
+    let clients = Clients::connect(&args.aws, regions.iter().copied()).await?;
+    let p = config.p();
+    let perms = Permissions {
+        groups: p.launch_permissions.groups.clone(),
+        accounts: config.accounts.clone(),
+    };
+    // What this profile builds anywhere: another profile's AMIs of the same version are not
+    // this file's business.
+    let everything = crate::matrix::Selection {
+        all_regions: true,
+        ..Default::default()
+    };
+    let profile_names: BTreeSet<String> = crate::matrix::select(&config, &everything)
+        .map(|s| s.builds.into_iter().map(|b| b.ami_name).collect())
+        .unwrap_or_default();
+    let rows = verify::run(&clients, &expected, &p.version, &perms, &profile_names).await;
+    let bad = rows.iter().filter(|r| r.result != Verdict::Ok).count() + notes.len();
+    match args.format {
+        OutputFormat::Json => print_json(&rows, &notes, bad == 0),
+        OutputFormat::Table => print!("{}", crate::report::tables::verify(&rows, &notes)),
+    }
+    if bad > 0 {
+        return Err(Error::Failed(format!(
+            "verify found {bad} difference(s) between {} and AWS",
+            args.ami_ids.display()
+        )));
+    }
+    Ok(())
+}
+
+/// What ami_ids.json (at `path`) says should exist, each with the name the profile gives it;
+/// and where the manifest beside it disagrees, or an entry cannot be read.
+fn expected(
+    config: &Config,
+    path: &std::path::Path,
+) -> Result<(Vec<Expected>, Vec<String>), Error> {
+    let ids = AmiIds::load(path)?;
+    let manifest = Manifest::load(&Manifest::path_beside(path))?;
     let p = config.p();
     let mut expected = Vec::new();
     let mut notes = Vec::new();
     for (region, entry) in ids.all() {
         let release = entry.release.replace('.', "");
-        let virt = match entry.virtualization.as_str() {
-            "hvm" => Virtualization::Hvm,
-            _ => Virtualization::Paravirtual,
+        let Some(virt) = Virtualization::parse(&entry.virtualization) else {
+            notes.push(format!(
+                "{region} {}: unknown virtualization type \"{}\" (hvm or paravirtual)",
+                entry.id, entry.virtualization
+            ));
+            continue;
         };
         let build = build_name(region, &release, virt);
         let vars = Vars {
@@ -62,75 +102,28 @@ pub async fn run(args: &VerifyOptions) -> Result<(), Error> {
     if expected.is_empty() {
         return Err(Error::Usage(vec![format!(
             "{} lists no AMI to verify",
-            args.ami_ids.display()
+            path.display()
         )]));
     }
-    let regions: BTreeSet<&str> = expected.iter().map(|e| e.region.as_str()).collect();
-    let clients = Clients::connect(&args.aws, regions.iter().copied()).await?;
-    let perms = Permissions {
-        groups: p.launch_permissions.groups.clone(),
-        accounts: config.accounts.clone(),
-    };
-    // What this profile builds anywhere: another profile's AMIs of the same version are not
-    // this file's business.
-    let everything = crate::matrix::Selection {
-        all_regions: true,
-        ..Default::default()
-    };
-    let profile_names: BTreeSet<String> = crate::matrix::select(&config, &everything)
-        .map(|s| s.builds.into_iter().map(|b| b.ami_name).collect())
-        .unwrap_or_default();
-    let rows = verify::run(&clients, &expected, &p.version, &perms, &profile_names).await;
-    let bad = rows.iter().filter(|r| r.result != Verdict::Ok).count() + notes.len();
-    match args.format {
-        OutputFormat::Json => {
-            #[derive(Serialize)]
-            struct Out<'a> {
-                schema_version: u32,
-                ok: bool,
-                results: &'a [Row],
-                manifest_differences: &'a [String],
-            }
-            let out = Out {
-                schema_version: 1,
-                ok: bad == 0,
-                results: &rows,
-                manifest_differences: &notes,
-            };
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&out).expect("in-memory JSON")
-            );
-        }
-        OutputFormat::Table => {
-            let cells: Vec<[String; 5]> = rows
-                .iter()
-                .map(|r| {
-                    [
-                        r.build.clone(),
-                        r.region.clone(),
-                        r.ami_id.clone(),
-                        r.result.as_str().to_string(),
-                        r.differences.join("; "),
-                    ]
-                })
-                .collect();
-            print!(
-                "{}",
-                table(&["BUILD", "REGION", "AMI", "RESULT", "DIFFERENCES"], &cells)
-            );
-            for n in &notes {
-                println!("manifest: {n}");
-            }
-            let ok = rows.iter().filter(|r| r.result == Verdict::Ok).count();
-            println!("{ok} of {} AMI(s) as expected", rows.len());
-        }
+    Ok((expected, notes))
+}
+
+fn print_json(rows: &[Row], notes: &[String], ok: bool) {
+    #[derive(Serialize)]
+    struct Out<'a> {
+        schema_version: u32,
+        ok: bool,
+        results: &'a [Row],
+        manifest_differences: &'a [String],
     }
-    if bad > 0 {
-        return Err(Error::Failed(format!(
-            "verify found {bad} difference(s) between {} and AWS",
-            args.ami_ids.display()
-        )));
-    }
-    Ok(())
+    let out = Out {
+        schema_version: 1,
+        ok,
+        results: rows,
+        manifest_differences: notes,
+    };
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&out).expect("in-memory JSON")
+    );
 }

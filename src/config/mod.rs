@@ -34,6 +34,16 @@ pub enum Virtualization {
 }
 
 impl Virtualization {
+    /// The type ami_ids.json names: `hvm`, or `paravirtual` (`pv` in files older amipubs
+    /// wrote).
+    pub fn parse(s: &str) -> Option<Virtualization> {
+        match s {
+            "hvm" => Some(Virtualization::Hvm),
+            "paravirtual" | "pv" => Some(Virtualization::Paravirtual),
+            _ => None,
+        }
+    }
+
     /// The EC2 name: `paravirtual` or `hvm`.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -57,133 +57,179 @@ pub fn load(
     explicit: bool,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<SigningMaterial, Vec<String>> {
-    let mut problems = Vec::new();
-    let file = match super::yaml::read_bounded(settings, super::yaml::MAX_FILE_BYTES) {
-        Ok(text) => {
-            let mut diags = super::Diagnostics::default();
-            match super::yaml::parse::<LocalSettings>(settings, &text, &mut diags) {
-                Some(located) => located,
-                None => {
-                    // The parser's messages quote keys and positions, never values.
-                    problems.extend(diags.items().iter().map(ToString::to_string));
-                    super::yaml::Located::empty(LocalSettings::default())
-                }
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
-            super::yaml::Located::empty(LocalSettings::default())
-        }
-        Err(e) => {
-            problems.push(format!("{}: {e}", settings.display()));
-            super::yaml::Located::empty(LocalSettings::default())
-        }
+    let mut l = Loader {
+        settings,
+        env: |k: &str| env(k).filter(|v| !v.trim().is_empty()),
+        problems: Vec::new(),
+        warnings: Vec::new(),
     };
-    let account_unquoted = file.unquoted(&[super::Seg::Key("account_id")]);
-    let file = file.value;
-    let base = settings.parent().unwrap_or(Path::new("."));
-    let how = |key: &str, var: &str| {
-        format!(
-            "set {key} in {} (copy local.example.yaml) or the environment variable {var}",
-            settings.display()
-        )
-    };
-    let env = |k: &str| env(k).filter(|v| !v.trim().is_empty());
-
-    let account_id = match (env(ENV_ACCOUNT_ID), &file.account_id) {
-        (Some(v), _) => check_account(v.trim(), ENV_ACCOUNT_ID, &mut problems),
-        (None, Some(s)) if !account_unquoted || !s.bytes().all(|b| b.is_ascii_digit()) => {
-            check_account(
-                s.trim(),
-                &format!("account_id in {}", settings.display()),
-                &mut problems,
-            )
-        }
-        (None, Some(_)) => {
-            problems.push(format!(
-                "account_id in {} must be a quoted string, e.g. \"012345678901\", so that leading zeros survive",
-                settings.display()
-            ));
-            None
-        }
-        (None, None) => {
-            problems.push(format!(
-                "the signing account ID is missing: {}",
-                how("account_id", ENV_ACCOUNT_ID)
-            ));
-            None
-        }
-    };
-    let mut warnings = Vec::new();
-    let mut pem = |item: &str, key: &str, var: &str, from_file: &Option<String>, marker: &str| {
-        let source = match (env(var), from_file) {
-            (Some(v), _) if v.trim_start().starts_with("-----BEGIN") => {
-                Source::Text(var.to_string(), v.into_bytes())
-            }
-            (Some(v), _) => Source::File(var.to_string(), expand_home(&v, Path::new("."))),
-            (None, Some(p)) => Source::File(
-                format!("{key} in {}", settings.display()),
-                expand_home(p, base),
-            ),
-            (None, None) => {
-                problems.push(format!("the signing {item} is missing: {}", how(key, var)));
-                return None;
-            }
-        };
-        let (origin, bytes) = match source {
-            Source::Text(origin, bytes) => (origin, bytes),
-            // A certificate or key is a few KiB; a bound keeps a device or a huge file out.
-            Source::File(origin, path) => {
-                match super::yaml::read_bounded(&path, 1 << 20).map(String::into_bytes) {
-                    Ok(bytes) => {
-                        if key == "private_key"
-                            && let Some(w) = readable_by_others(&path)
-                        {
-                            warnings.push(w);
-                        }
-                        (format!("{} ({origin})", path.display()), bytes)
-                    }
-                    Err(e) => {
-                        problems.push(format!(
-                            "the signing {item} {} ({origin}) cannot be read: {e}",
-                            path.display()
-                        ));
-                        return None;
-                    }
-                }
-            }
-        };
-        if !String::from_utf8_lossy(&bytes).contains(marker) {
-            problems.push(format!(
-                "the signing {item} {origin} is not a PEM {item} (no \"{marker}\" line)"
-            ));
-            return None;
-        }
-        Some(SecretSlice::from(bytes))
-    };
-    let certificate = pem(
-        "certificate",
-        "certificate",
-        ENV_CERTIFICATE,
-        &file.certificate,
-        "-----BEGIN CERTIFICATE-----",
-    );
-    let private_key = pem(
-        "key",
-        "private_key",
-        ENV_PRIVATE_KEY,
-        &file.private_key,
-        "PRIVATE KEY-----",
-    );
+    let (file, account_unquoted) = l.read_settings(explicit);
+    let account_id = l.account(file.account_id.as_deref(), account_unquoted);
+    let certificate = l.pem(&CERTIFICATE, file.certificate.as_deref());
+    let private_key = l.pem(&PRIVATE_KEY, file.private_key.as_deref());
     match (account_id, certificate, private_key) {
-        (Some(account_id), Some(certificate), Some(private_key)) if problems.is_empty() => {
+        (Some(account_id), Some(certificate), Some(private_key)) if l.problems.is_empty() => {
             Ok(SigningMaterial {
                 account_id,
                 certificate,
                 private_key,
-                warnings,
+                warnings: l.warnings,
             })
         }
-        _ => Err(problems),
+        _ => Err(l.problems),
+    }
+}
+
+/// A PEM item of the signing material, and where it may come from.
+struct Pem {
+    /// For people: `certificate`, `key`.
+    item: &'static str,
+    /// Its key in the settings file.
+    key: &'static str,
+    /// Its environment variable.
+    var: &'static str,
+    /// A line every such PEM holds.
+    marker: &'static str,
+    /// Secret: its file should be readable by its owner only.
+    secret: bool,
+}
+
+const CERTIFICATE: Pem = Pem {
+    item: "certificate",
+    key: "certificate",
+    var: ENV_CERTIFICATE,
+    marker: "-----BEGIN CERTIFICATE-----",
+    secret: false,
+};
+
+const PRIVATE_KEY: Pem = Pem {
+    item: "key",
+    key: "private_key",
+    var: ENV_PRIVATE_KEY,
+    marker: "PRIVATE KEY-----",
+    secret: true,
+};
+
+/// One load of the signing material: its sources and what it found wrong.
+struct Loader<'a, E> {
+    settings: &'a Path,
+    env: E,
+    problems: Vec<String>,
+    warnings: Vec<String>,
+}
+
+impl<E: Fn(&str) -> Option<String>> Loader<'_, E> {
+    /// The settings file (empty when it is missing and was not named), and whether its
+    /// account ID is written without quotes.
+    fn read_settings(&mut self, explicit: bool) -> (LocalSettings, bool) {
+        let settings = self.settings;
+        let file = match super::yaml::read_bounded(settings, super::yaml::MAX_FILE_BYTES) {
+            Ok(text) => {
+                let mut diags = super::Diagnostics::default();
+                let parsed = super::yaml::parse::<LocalSettings>(settings, &text, &mut diags);
+                // The parser's messages quote keys and positions, never values.
+                self.problems
+                    .extend(diags.items().iter().map(ToString::to_string));
+                parsed
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => None,
+            Err(e) => {
+                self.problems.push(format!("{}: {e}", settings.display()));
+                None
+            }
+        };
+        let file = file.unwrap_or_else(|| super::yaml::Located::empty(LocalSettings::default()));
+        let unquoted = file.unquoted(&[super::Seg::Key("account_id")]);
+        (file.value, unquoted)
+    }
+
+    fn how(&self, key: &str, var: &str) -> String {
+        format!(
+            "set {key} in {} (copy local.example.yaml) or the environment variable {var}",
+            self.settings.display()
+        )
+    }
+
+    /// The account ID, from the environment or the file (`unquoted`: written without quotes).
+    fn account(&mut self, from_file: Option<&str>, unquoted: bool) -> Option<SecretString> {
+        let in_file = format!("account_id in {}", self.settings.display());
+        match ((self.env)(ENV_ACCOUNT_ID), from_file) {
+            (Some(v), _) => check_account(v.trim(), ENV_ACCOUNT_ID, &mut self.problems),
+            (None, Some(s)) if !unquoted || !s.bytes().all(|b| b.is_ascii_digit()) => {
+                check_account(s.trim(), &in_file, &mut self.problems)
+            }
+            (None, Some(_)) => {
+                self.problems.push(format!(
+                    "{in_file} must be a quoted string, e.g. \"012345678901\", so that leading zeros survive"
+                ));
+                None
+            }
+            (None, None) => {
+                let how = self.how("account_id", ENV_ACCOUNT_ID);
+                self.problems
+                    .push(format!("the signing account ID is missing: {how}"));
+                None
+            }
+        }
+    }
+
+    /// A PEM item, from its environment variable (the PEM itself, or a file) or the file the
+    /// settings name.
+    fn pem(&mut self, pem: &Pem, from_file: Option<&str>) -> Option<SecretSlice<u8>> {
+        let base = self.settings.parent().unwrap_or(Path::new("."));
+        let source = match ((self.env)(pem.var), from_file) {
+            (Some(v), _) if v.trim_start().starts_with("-----BEGIN") => {
+                Source::Text(pem.var.to_string(), v.into_bytes())
+            }
+            (Some(v), _) => Source::File(pem.var.to_string(), expand_home(&v, Path::new("."))),
+            (None, Some(p)) => Source::File(
+                format!("{} in {}", pem.key, self.settings.display()),
+                expand_home(p, base),
+            ),
+            (None, None) => {
+                let how = self.how(pem.key, pem.var);
+                self.problems
+                    .push(format!("the signing {} is missing: {how}", pem.item));
+                return None;
+            }
+        };
+        let (origin, bytes) = self.read_source(pem, source)?;
+        if !String::from_utf8_lossy(&bytes).contains(pem.marker) {
+            self.problems.push(format!(
+                "the signing {item} {origin} is not a PEM {item} (no \"{marker}\" line)",
+                item = pem.item,
+                marker = pem.marker
+            ));
+            return None;
+        }
+        Some(SecretSlice::from(bytes))
+    }
+
+    /// The bytes of `source`, and where they came from for messages.
+    fn read_source(&mut self, pem: &Pem, source: Source) -> Option<(String, Vec<u8>)> {
+        let (origin, path) = match source {
+            Source::Text(origin, bytes) => return Some((origin, bytes)),
+            Source::File(origin, path) => (origin, path),
+        };
+        // A certificate or key is a few KiB; a bound keeps a device or a huge file out.
+        match super::yaml::read_bounded(&path, 1 << 20) {
+            Ok(text) => {
+                if pem.secret
+                    && let Some(w) = readable_by_others(&path)
+                {
+                    self.warnings.push(w);
+                }
+                Some((format!("{} ({origin})", path.display()), text.into_bytes()))
+            }
+            Err(e) => {
+                self.problems.push(format!(
+                    "the signing {} {} ({origin}) cannot be read: {e}",
+                    pem.item,
+                    path.display()
+                ));
+                None
+            }
+        }
     }
 }
 

@@ -68,38 +68,8 @@ impl Engine {
                 seen.reason.map(|r| format!(" ({r})")).unwrap_or_default()
             )));
         };
-        match (st.code, st.stage) {
-            (0, _) => {}
-            (bootstrap::FETCH_FAILED, Stage::Provision) => {
-                return Err(fail(
-                    "the instance could not fetch the provisioning script".into(),
-                ));
-            }
-            (n, Stage::Provision) => {
-                return Err(fail(format!(
-                    "the provisioning script exited with status {n}"
-                )));
-            }
-            (_, Stage::Signing) => {
-                return Err(fail(
-                    "the instance could not fetch the signing material".into(),
-                ));
-            }
-            (_, Stage::Credentials) => {
-                return Err(fail(format!(
-                    "the instance got no credentials from its instance profile {}; check that its role may be assumed by EC2",
-                    self.opts
-                        .iam_instance_profile
-                        .as_deref()
-                        .unwrap_or("(none)")
-                )));
-            }
-            (n, stage @ (Stage::Bundle | Stage::Upload)) => {
-                return Err(fail(format!(
-                    "the {} command exited with status {n}",
-                    stage.as_str()
-                )));
-            }
+        if let Err(message) = self.bootstrap_outcome(&st) {
+            return Err(fail(message));
         }
         match b.backing {
             Backing::Ebs if seen.state != InstanceStateName::Stopped => {
@@ -135,5 +105,28 @@ impl Engine {
             text: log.to_string(),
         });
         made.log_path = Some(path);
+    }
+
+    /// What the bootstrap's final status says went wrong, if anything did.
+    fn bootstrap_outcome(&self, st: &bootstrap::Status<'_>) -> Result<(), String> {
+        match (st.code, st.stage) {
+            (0, _) => Ok(()),
+            (bootstrap::FETCH_FAILED, Stage::Provision) => {
+                Err("the instance could not fetch the provisioning script".into())
+            }
+            (n, Stage::Provision) => Err(format!("the provisioning script exited with status {n}")),
+            (_, Stage::Signing) => Err("the instance could not fetch the signing material".into()),
+            (_, Stage::Credentials) => Err(format!(
+                "the instance got no credentials from its instance profile {}; check that its role may be assumed by EC2",
+                self.opts
+                    .iam_instance_profile
+                    .as_deref()
+                    .unwrap_or("(none)")
+            )),
+            (n, stage @ (Stage::Bundle | Stage::Upload)) => Err(format!(
+                "the {} command exited with status {n}",
+                stage.as_str()
+            )),
+        }
     }
 }

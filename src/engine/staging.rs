@@ -72,7 +72,9 @@ async fn create_private_bucket(
             .create_bucket_configuration(config.build());
     match create.send().await {
         Ok(_) => {}
-        Err(e) if errors::code(&e) == Some("BucketAlreadyOwnedByYou") => {}
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_bucket_already_owned_by_you()) => {}
         Err(e) => {
             return Err(format!(
                 "creating bucket {bucket}: {}",

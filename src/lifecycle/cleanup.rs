@@ -565,9 +565,51 @@ async fn bucket_items(
     bucket: &str,
     created: Option<SystemTime>,
 ) -> Result<Vec<Item>, String> {
+    if !selected_bucket(rc, region, c, bucket).await? {
+        return Ok(Vec::new());
+    }
+    let mut listing = list_bucket(rc, c, bucket).await?;
+    let selected: usize = listing
+        .by_prefix
+        .values()
+        .map(|(_, k)| k.len())
+        .sum::<usize>()
+        + usize::from(listing.stale_lock.is_some());
+    // A bucket serves every run and build of its version and region: it goes only when the
+    // selection is the whole version (no run, build or keep narrowing) and it is old enough.
+    let whole_version = c.run.is_none() && c.builds.is_empty() && c.keep.is_none();
+    let bucket_goes = selected == listing.total && whole_version && c.old_enough(created);
+    if let Some(lock) = listing.stale_lock.filter(|_| bucket_goes) {
+        listing
+            .by_prefix
+            .insert(".amipub/".into(), (None, vec![lock]));
+    }
+    let mut items: Vec<Item> = listing
+        .by_prefix
+        .into_iter()
+        .map(|(prefix, (build, keys))| {
+            let mut i = Item::new(Kind::Objects, region, format!("{bucket}/{prefix}"));
+            i.build = build;
+            i.keys = keys;
+            i
+        })
+        .collect();
+    if bucket_goes {
+        items.push(Item::new(Kind::Bucket, region, bucket));
+    }
+    Ok(items)
+}
+
+/// Whether `bucket` is amipub's (by its tags) and of the selected version.
+async fn selected_bucket(
+    rc: &crate::aws::RegionClients,
+    region: &str,
+    c: &Criteria,
+    bucket: &str,
+) -> Result<bool, String> {
     let tagging = match rc.s3.get_bucket_tagging().bucket(bucket).send().await {
         Ok(t) => t,
-        Err(e) if errors::code(&e) == Some("NoSuchTagSet") => return Ok(Vec::new()), // not amipub's
+        Err(e) if errors::code(&e) == Some("NoSuchTagSet") => return Ok(false), // not amipub's
         Err(e) => {
             return Err(format!(
                 "bucket {bucket} in {region}: {}",
@@ -582,17 +624,34 @@ async fn bucket_items(
             .find(|t| t.key() == k)
             .map(|t| t.value().to_string())
     };
-    if get(tags::MANAGED).as_deref() != Some("true") {
-        return Ok(Vec::new());
-    }
-    if let Some(v) = &c.version
-        && get(tags::VERSION).as_deref() != Some(v.as_str())
-    {
-        return Ok(Vec::new());
-    }
-    let mut by_prefix: BTreeMap<String, (Option<String>, Vec<String>)> = BTreeMap::new();
-    let mut total = 0;
-    let mut stale_lock = None;
+    let managed = get(tags::MANAGED).as_deref() == Some("true");
+    let version_ok = c
+        .version
+        .as_ref()
+        .is_none_or(|v| get(tags::VERSION).as_deref() == Some(v.as_str()));
+    Ok(managed && version_ok)
+}
+
+/// A staging bucket's objects that the criteria select, by `run/build/` prefix (signing
+/// material apart).
+struct Listing {
+    by_prefix: BTreeMap<String, (Option<String>, Vec<String>)>,
+    /// Every object in the bucket.
+    total: usize,
+    /// The lock object, when its lease lapsed.
+    stale_lock: Option<String>,
+}
+
+async fn list_bucket(
+    rc: &crate::aws::RegionClients,
+    c: &Criteria,
+    bucket: &str,
+) -> Result<Listing, String> {
+    let mut listing = Listing {
+        by_prefix: BTreeMap::new(),
+        total: 0,
+        stale_lock: None,
+    };
     let mut token = None;
     loop {
         let page = rc
@@ -605,20 +664,20 @@ async fn bucket_items(
             .map_err(|e| format!("bucket {bucket}: {}", errors::describe(&e)))?;
         for o in page.contents() {
             let Some(key) = o.key() else { continue };
-            total += 1;
-            let mut parts = key.splitn(3, '/');
-            let (run, build, rest) = (parts.next().unwrap_or(""), parts.next(), parts.next());
+            listing.total += 1;
+            let written = smithy_time(o.last_modified());
             // The lock of a live run is not cleanup's; a lapsed one goes with its bucket.
             if key == crate::engine::lock::LOCK_KEY {
-                let written = smithy_time(o.last_modified());
                 if written.is_some_and(|t| t + crate::engine::lock::LEASE < SystemTime::now()) {
-                    stale_lock = Some(key.to_string());
+                    listing.stale_lock = Some(key.to_string());
                 }
                 continue;
             }
+            let mut parts = key.splitn(3, '/');
+            let (run, build, rest) = (parts.next().unwrap_or(""), parts.next(), parts.next());
             if c.run.as_deref().is_some_and(|r| r != run)
                 || !c.build_ok(build)
-                || !c.old_enough(smithy_time(o.last_modified()))
+                || !c.old_enough(written)
             {
                 continue;
             }
@@ -629,39 +688,17 @@ async fn bucket_items(
                 (Some(b), false) => format!("{run}/{b}/"),
                 (None, _) => String::new(),
             };
-            let e = by_prefix
+            let e = listing
+                .by_prefix
                 .entry(prefix)
                 .or_insert((build.map(str::to_string), Vec::new()));
             e.1.push(key.to_string());
         }
         match page.next_continuation_token() {
             Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
-            _ => break,
+            _ => return Ok(listing),
         }
     }
-    let selected: usize =
-        by_prefix.values().map(|(_, k)| k.len()).sum::<usize>() + usize::from(stale_lock.is_some());
-    let whole_version = c.run.is_none() && c.builds.is_empty() && c.keep.is_none();
-    let bucket_goes = selected == total && whole_version && c.old_enough(created);
-    if let Some(lock) = stale_lock.filter(|_| bucket_goes) {
-        by_prefix.insert(".amipub/".into(), (None, vec![lock]));
-    }
-    let mut items: Vec<Item> = by_prefix
-        .into_iter()
-        .map(|(prefix, (build, keys))| {
-            let mut i = Item::new(Kind::Objects, region, format!("{bucket}/{prefix}"));
-            i.build = build;
-            i.size_gib = None;
-            i.keys = keys;
-            i
-        })
-        .collect();
-    // A bucket serves every run and build of its version and region: it goes only when the
-    // selection is the whole version (no run, build or keep narrowing) and it is old enough.
-    if bucket_goes {
-        items.push(Item::new(Kind::Bucket, region, bucket));
-    }
-    Ok(items)
 }
 
 /// What removing an item came to. In JSON: `"removed"`, or `"failed: <why>"` (schema 1).

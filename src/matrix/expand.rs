@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::{Build, build_name};
-use crate::config::{Config, Diagnostics, Seg, Vars, rules};
+use crate::config::{Config, Diagnostics, Seg, Vars, Virtualization, rules};
 
 /// The names of every cell of the matrix over `regions`, whether or not it has a source AMI.
 pub fn cell_names(config: &Config, regions: &[&str]) -> Vec<String> {
@@ -29,13 +29,8 @@ pub fn expand(
     keep: impl Fn(&str) -> bool,
 ) -> Result<Vec<Build>, Diagnostics> {
     let p = config.p();
-    let t = &config.templates;
     let mut diags = Diagnostics::default();
     let mut builds = Vec::new();
-    let mut bad_names: Vec<(String, String)> = Vec::new();
-    let mut bad_bucket: Option<(String, String)> = None;
-    let mut names_in_region: HashMap<(&str, String), String> = HashMap::new();
-
     for &region in regions {
         let Some(entry) = config.regions.value.regions.get(region) else {
             continue;
@@ -46,79 +41,117 @@ pub fn expand(
                 if !keep(&name) {
                     continue;
                 }
-                let Some(source_ami) = entry.amis.get(release).and_then(|m| m.get(&virt)) else {
-                    diags.push(
-                        &config.regions_path,
-                        config.regions.line(&[
-                            Seg::Key("regions"),
-                            Seg::Key(region),
-                            Seg::Key("amis"),
-                            Seg::Key(release),
-                        ]),
-                        format!(
-                            "{region} has no {} source AMI for release {release}, which the profile builds",
-                            virt.as_str()
-                        ),
-                        Some(format!(
-                            "add it under regions.{region}.amis.\"{release}\", or leave {region} out with --region/--except"
-                        )),
-                    );
-                    continue;
-                };
-                let vars = Vars {
-                    version: &p.version,
-                    branch: &p.branch,
-                    region,
-                    release,
-                    virt: Some(virt),
-                    build: &name,
-                };
-                let ami_name = t.ami_name.render(&vars);
-                if let Err(e) = rules::check_ami_name(&ami_name) {
-                    bad_names.push((ami_name.clone(), e));
+                match entry.amis.get(release).and_then(|m| m.get(&virt)) {
+                    Some(source_ami) => {
+                        builds.push(render(config, region, release, virt, name, source_ami));
+                    }
+                    None => no_source(config, region, release, virt, &mut diags),
                 }
-                if let Some(other) =
-                    names_in_region.insert((region, ami_name.clone()), name.clone())
-                {
-                    diags.push(
-                        &config.profile_path,
-                        config.profile.line(&[Seg::Key("ami_name")]),
-                        format!(
-                            "ami_name renders \"{ami_name}\" for both {other} and {name} in {region}; AMI names must be unique in a region"
-                        ),
-                        Some("include {release} and {virt} in ami_name".into()),
-                    );
-                }
-                let bucket = t.bucket.render_bucket(&vars);
-                if bad_bucket.is_none()
-                    && let Err(e) = rules::check_bucket_name(&bucket)
-                {
-                    bad_bucket = Some((bucket.clone(), e));
-                }
-                let description = t.description.render(&vars);
-                builds.push(Build {
-                    env: render_map(&t.env, &vars),
-                    tags: render_map(&t.tags, &vars),
-                    name,
-                    region: region.to_string(),
-                    release: release.clone(),
-                    virtualization: virt,
-                    source_ami: source_ami.clone(),
-                    ami_name,
-                    description,
-                    backing: p.backing,
-                    instance_type: p.instance_type.clone(),
-                    bucket,
-                });
             }
         }
     }
+    check_rendered(config, &builds, &mut diags);
+    if diags.is_empty() {
+        Ok(builds)
+    } else {
+        Err(diags)
+    }
+}
 
+/// A cell the profile builds that the regions file has no source AMI for.
+fn no_source(
+    config: &Config,
+    region: &str,
+    release: &str,
+    virt: Virtualization,
+    diags: &mut Diagnostics,
+) {
+    diags.push(
+        &config.regions_path,
+        config.regions.line(&[
+            Seg::Key("regions"),
+            Seg::Key(region),
+            Seg::Key("amis"),
+            Seg::Key(release),
+        ]),
+        format!(
+            "{region} has no {} source AMI for release {release}, which the profile builds",
+            virt.as_str()
+        ),
+        Some(format!(
+            "add it under regions.{region}.amis.\"{release}\", or leave {region} out with --region/--except"
+        )),
+    );
+}
+
+/// The build of one cell, its templates rendered.
+fn render(
+    config: &Config,
+    region: &str,
+    release: &str,
+    virt: Virtualization,
+    name: String,
+    source_ami: &str,
+) -> Build {
+    let p = config.p();
+    let t = &config.templates;
+    let vars = Vars {
+        version: &p.version,
+        branch: &p.branch,
+        region,
+        release,
+        virt: Some(virt),
+        build: &name,
+    };
+    Build {
+        env: render_map(&t.env, &vars),
+        tags: render_map(&t.tags, &vars),
+        ami_name: t.ami_name.render(&vars),
+        description: t.description.render(&vars),
+        bucket: t.bucket.render_bucket(&vars),
+        region: region.to_string(),
+        release: release.to_string(),
+        virtualization: virt,
+        source_ami: source_ami.to_string(),
+        backing: p.backing,
+        instance_type: p.instance_type.clone(),
+        name,
+    }
+}
+
+/// The checks that need rendered values: AMI names (EC2's rules, unique in a region), bucket
+/// names, description lengths, build names occurring once. A problem every build shares is
+/// said once.
+fn check_rendered(config: &Config, builds: &[Build], diags: &mut Diagnostics) {
+    let line = |key: &'static str| config.profile.line(&[Seg::Key(key)]);
+    let mut names_in_region: HashMap<(&str, &str), &str> = HashMap::new();
+    for b in builds {
+        if let Some(other) = names_in_region.insert((&b.region, &b.ami_name), &b.name) {
+            diags.push(
+                &config.profile_path,
+                line("ami_name"),
+                format!(
+                    "ami_name renders \"{}\" for both {other} and {} in {}; AMI names must be unique in a region",
+                    b.ami_name, b.name, b.region
+                ),
+                Some("include {release} and {virt} in ami_name".into()),
+            );
+        }
+    }
+    let bad_names: Vec<(&str, String)> = builds
+        .iter()
+        .filter_map(|b| {
+            Some((
+                b.ami_name.as_str(),
+                rules::check_ami_name(&b.ami_name).err()?,
+            ))
+        })
+        .collect();
     if let Some((example, why)) = bad_names.first() {
         let more = bad_names.len() - 1;
         diags.push(
             &config.profile_path,
-            config.profile.line(&[Seg::Key("ami_name")]),
+            line("ami_name"),
             format!(
                 "ami_name renders \"{example}\", which {why}{}",
                 if more > 0 {
@@ -130,31 +163,31 @@ pub fn expand(
             Some("change the ami_name template".into()),
         );
     }
-    if let Some((bucket, why)) = bad_bucket {
+    if let Some((bucket, why)) = builds
+        .iter()
+        .find_map(|b| Some((&b.bucket, rules::check_bucket_name(&b.bucket).err()?)))
+    {
         diags.push(
             &config.profile_path,
-            config.profile.line(&[Seg::Key("bucket")]),
+            line("bucket"),
             format!("bucket renders \"{bucket}\", which {why}"),
             Some("change the bucket template (placeholder values already have dots replaced by hyphens)".into()),
         );
     }
-    for b in &builds {
-        if b.description.chars().count() > 255 {
-            diags.push(
-                &config.profile_path,
-                config.profile.line(&[Seg::Key("description")]),
-                format!(
-                    "description renders {} characters for {}; EC2 allows 255",
-                    b.description.chars().count(),
-                    b.name
-                ),
-                None,
-            );
-            break;
-        }
+    if let Some(b) = builds.iter().find(|b| b.description.chars().count() > 255) {
+        diags.push(
+            &config.profile_path,
+            line("description"),
+            format!(
+                "description renders {} characters for {}; EC2 allows 255",
+                b.description.chars().count(),
+                b.name
+            ),
+            None,
+        );
     }
     let mut seen = HashMap::new();
-    for b in &builds {
+    for b in builds {
         if seen.insert(b.name.as_str(), ()).is_some() {
             diags.push(
                 &config.profile_path,
@@ -163,11 +196,6 @@ pub fn expand(
                 Some("make releases, virtualizations and regions lists free of repeats".into()),
             );
         }
-    }
-    if diags.is_empty() {
-        Ok(builds)
-    } else {
-        Err(diags)
     }
 }
 

@@ -9,6 +9,7 @@ mod notices;
 mod plain;
 mod progress;
 pub mod summary;
+pub mod tables;
 mod text;
 
 use crate::events::Stamped;
@@ -17,7 +18,7 @@ pub use fanout::Fanout;
 pub use machine::Machine;
 pub use notices::Notices;
 pub use plain::Plain;
-pub use progress::Progress;
+pub use progress::{Progress, kept_line};
 pub use text::line;
 
 /// Something that shows or records events. A failed write is returned, never dropped: the

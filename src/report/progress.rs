@@ -60,43 +60,18 @@ impl Reporter for Progress {
             }
             Event::StepStarted { build, step } => self.bar(build).set_message(step.describe()),
             Event::Note { build, message } => self.bar(build).set_message(message.clone()),
-            Event::BuildFinished {
-                build,
-                outcome,
-                duration,
-            } => {
+            Event::BuildFinished { build, .. } => {
                 if let Some(bar) = self.bars.remove(build) {
                     bar.finish_and_clear();
                 }
-                let line = match outcome {
-                    Outcome::Published { artifact } => format!(
-                        "✔ {build}: {} {}in {}",
-                        artifact.ami_id,
-                        if artifact.reused {
-                            "(already published) "
-                        } else {
-                            ""
-                        },
-                        text::secs(*duration)
-                    ),
-                    Outcome::Failed { error, .. } => format!("✘ {build}: {error}"),
-                    Outcome::Cancelled => format!("- {build}: cancelled"),
-                };
                 self.overall.inc(1);
-                self.multi.println(line)?;
+                if let Some(line) = kept_line(&e.event) {
+                    self.multi.println(line)?;
+                }
             }
             other => {
-                // Failures, cleanups and warnings are worth keeping on screen.
-                if matches!(
-                    other,
-                    Event::BuildFailed { .. } | Event::CleanedUp { .. } | Event::Warning { .. }
-                ) && let Some((b, msg)) = text::line(other)
-                {
-                    self.multi.println(if b.is_empty() {
-                        msg
-                    } else {
-                        format!("  {b}: {msg}")
-                    })?;
+                if let Some(line) = kept_line(other) {
+                    self.multi.println(line)?;
                 }
             }
         }
@@ -109,5 +84,39 @@ impl Reporter for Progress {
         }
         self.overall.finish_and_clear();
         Ok(())
+    }
+}
+
+/// The line an event leaves above the bars, if any: how each build ended, and failures,
+/// clean-ups and warnings, which are worth keeping on screen.
+pub fn kept_line(e: &Event) -> Option<String> {
+    match e {
+        Event::BuildFinished {
+            build,
+            outcome,
+            duration,
+        } => Some(match outcome {
+            Outcome::Published { artifact } => format!(
+                "✔ {build}: {} {}in {}",
+                artifact.ami_id,
+                if artifact.reused {
+                    "(already published) "
+                } else {
+                    ""
+                },
+                text::secs(*duration)
+            ),
+            Outcome::Failed { error, .. } => format!("✘ {build}: {error}"),
+            Outcome::Cancelled => format!("- {build}: cancelled"),
+        }),
+        Event::BuildFailed { .. } | Event::CleanedUp { .. } | Event::Warning { .. } => {
+            let (b, msg) = text::line(e)?;
+            Some(if b.is_empty() {
+                msg
+            } else {
+                format!("  {b}: {msg}")
+            })
+        }
+        _ => None,
     }
 }
