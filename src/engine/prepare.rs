@@ -240,9 +240,7 @@ mod tests {
     use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
     use tokio_util::sync::CancellationToken;
 
-    use super::super::{
-        Engine, EngineOptions, ErrorPolicy, NoInteraction, Permissions, PollSettings,
-    };
+    use super::super::{Engine, NoInteraction};
     use super::*;
     use crate::aws::{Clients, RegionClients};
     use crate::events::EventSink;
@@ -263,26 +261,7 @@ mod tests {
             }),
         };
         let clients = Clients::from_parts([("us-east-1".to_string(), c)].into(), None);
-        let opts = EngineOptions {
-            run_id: "20261121T000000Z-aaaaaa".into(),
-            version: "1.0.0".into(),
-            max_parallel: 1,
-            max_per_region: 1,
-            on_error: ErrorPolicy::Cleanup,
-            poll: PollSettings {
-                min: Duration::from_secs(1),
-                max: Duration::from_secs(10),
-            },
-            timeouts: Default::default(),
-            permissions: Permissions::default(),
-            script: Arc::new(Vec::new()),
-            log_interval_secs: 20,
-            log_dir: std::env::temp_dir(),
-            signing: None,
-            bundle: Default::default(),
-            iam_instance_profile: None,
-            break_lock: false,
-        };
+        let opts = crate::engine::tests::kit::options();
         let (events, rx) = EventSink::channel();
         let cancel = CancellationToken::new();
         let e = Engine::new(

@@ -126,7 +126,8 @@ impl Kit {
     }
 }
 
-fn options() -> EngineOptions {
+/// The options of a run of one build (also used by the lock-renewal tests).
+pub fn options() -> EngineOptions {
     EngineOptions {
         run_id: "20261121T000000Z-aaaaaa".into(),
         version: "1.0.0".into(),

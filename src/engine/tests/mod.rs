@@ -4,6 +4,6 @@
 //! region that stops answering.
 
 mod images;
-mod kit;
+pub(super) mod kit;
 mod preflight;
 mod steps;
