@@ -15,5 +15,6 @@ pub mod matrix;
 pub mod options;
 pub mod output;
 pub mod plan;
+pub mod registry;
 pub mod release;
 pub mod report;

@@ -191,3 +191,48 @@ impl ReleaseOptions {
         if self.candidate { "private" } else { "public" }
     }
 }
+
+/// What every registry command reads: the profile naming the registry, and AWS.
+#[derive(Debug, Clone)]
+pub struct RegistryOptions {
+    /// The profile.
+    pub config: PathBuf,
+    /// The regions file.
+    pub regions_file: PathBuf,
+    /// How to print the result.
+    pub format: OutputFormat,
+    /// How AWS is reached.
+    pub aws: AwsSettings,
+}
+
+/// `amipub promote`.
+#[derive(Debug, Clone)]
+pub struct PromoteOptions {
+    /// The registry.
+    pub registry: RegistryOptions,
+    /// The version.
+    pub version: String,
+    /// The channel.
+    pub channel: String,
+    /// Do not ask.
+    pub yes: bool,
+    /// Overwrite parameters amipub did not write.
+    pub force: bool,
+}
+
+/// `amipub revoke`.
+#[derive(Debug, Clone)]
+pub struct RevokeOptions {
+    /// The registry.
+    pub registry: RegistryOptions,
+    /// The version.
+    pub version: String,
+    /// Why.
+    pub reason: String,
+    /// Move channels pointing at it back.
+    pub rollback: bool,
+    /// Deprecate its AMIs now.
+    pub deprecate: bool,
+    /// Do not ask.
+    pub yes: bool,
+}

@@ -28,11 +28,14 @@ named gap of the emulator:
   token (IdempotentParameterMismatch); new images are pending for a while and may end failed;
   TagSpecifications of CreateImage, RegisterImage and CopyImage are applied.
 - moto's S3 drops CreateBucket's tags and ListBuckets' BucketRegion; s3_patches.py adds them.
+- moto's SSM stores any value as an aws:ec2:image parameter; ssm_patches.py refuses a value
+  that is not an AMI of the parameter's own Region (ValidationException).
 - moto counts nothing, never fails, never throttles, and is kinder than AWS at the HTTP level.
   The strict proxy in front of it (always on; proxy.py, sigv4.py, s3rules.py, faults.py) counts
   requests by client and operation (GET /_amipub/stats), injects faults per operation
   (control.json "faults"; --throttle-every), throttles EC2 with its documented token buckets
-  (--no-rate-limits for benchmarks only), keeps S3 buckets to their Region, checks presigned
+  (--no-rate-limits for benchmarks only), labels and faults JSON-protocol requests (SSM,
+  EventBridge, SQS) by their X-Amz-Target, keeps S3 buckets to their Region, checks presigned
   URLs (--credentials KEY:SECRET adds known secrets), refuses expired STS credentials, enforces
   bucket policies' Deny statements, and shifts its clock with "clock_offset_seconds". See
   proxy.py's docstring for control.json's keys and the stats.
@@ -62,6 +65,7 @@ import threading
 from ec2_patches import DEFAULT_IMAGE_FAIL_REASON, apply_all
 from proxy import make_proxy
 from s3_patches import apply_all as apply_s3_patches
+from ssm_patches import apply_all as apply_ssm_patches
 from simulator import Control, Simulator, make_imds
 
 
@@ -168,6 +172,7 @@ def main():
     )
     apply_all(control)
     apply_s3_patches()
+    apply_ssm_patches()
 
     # moto listens on a port of its own that only the proxy and the simulator use: every
     # client (amipub, the tests, the simulated instances) goes through the strict proxy.

@@ -14,7 +14,8 @@ support only.
   actions' own buckets, and the resource token buckets of RunInstances, StartInstances (1000
   instances, refill 2/s), TerminateInstances and StopInstances (1000, 20/s). "Limits are applied
   to individual API actions, not API action categories": one bucket per Region per action.
-- `error_body`: each service's XML error form.
+- `error_body`: each service's error form: S3's, EC2's and the query APIs' (STS, IAM, SQS)
+  XML, and the JSON protocol's {"__type", "message"} (SSM, EventBridge, SQS's JSON protocol).
 """
 
 import fnmatch
@@ -50,21 +51,35 @@ def _esc(s):
     return str(s).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def error_body(service, code, message, extra=None):
-    """(body, content type, request id) of an error as `service` writes it."""
+# The JSON protocol's version (Content-Type application/x-amz-json-<v>) of each JSON service
+# the emulator is asked for: SQS is awsJson1_0, SSM and EventBridge awsJson1_1 (their service
+# models' "jsonVersion").
+JSON_VERSIONS = {"sqs": "1.0", "ssm": "1.1", "events": "1.1"}
+QUERY_NAMESPACES = {"sts": "https://sts.amazonaws.com/doc/2011-06-15/",
+                    "iam": "https://iam.amazonaws.com/doc/2010-05-08/",
+                    "sqs": "http://queue.amazonaws.com/doc/2012-11-05/"}
+
+
+def error_body(service, code, message, extra=None, protocol=None):
+    """(body, content type, request id) of an error as `service` writes it. `protocol`: "json"
+    for a request of the JSON protocol (X-Amz-Target; SSM and EventBridge always are, SQS is
+    when its client uses it), else the service's usual one. A JSON client parses only a JSON
+    error, whose "__type" names the error (Smithy's AWS JSON 1.0/1.1 protocols, "Operation
+    error serialization"); the proxy sends the x-amzn-RequestId header with it."""
     rid = uuid.uuid4().hex[:16].upper() if service == "s3" else str(uuid.uuid4())
+    if protocol == "json" or (protocol is None and service in ("ssm", "events")):
+        body = json.dumps({"__type": code, "message": str(message)})
+        return body.encode(), f"application/x-amz-json-{JSON_VERSIONS.get(service, '1.1')}", rid
     if service == "s3":
         more = "".join(f"<{k}>{_esc(v)}</{k}>" for k, v in (extra or {}).items())
         body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
                 f"<Message>{_esc(message)}</Message>{more}<RequestId>{rid}</RequestId>"
                 f"<HostId>{rid}</HostId></Error>")
         return body.encode(), "application/xml", rid
-    if service in ("sts", "iam"):
-        ns = ("https://sts.amazonaws.com/doc/2011-06-15/" if service == "sts"
-              else "https://iam.amazonaws.com/doc/2010-05-08/")
-        body = (f'<ErrorResponse xmlns="{ns}"><Error><Type>Sender</Type><Code>{code}</Code>'
-                f"<Message>{_esc(message)}</Message></Error><RequestId>{rid}</RequestId>"
-                "</ErrorResponse>")
+    if service in QUERY_NAMESPACES:
+        body = (f'<ErrorResponse xmlns="{QUERY_NAMESPACES[service]}"><Error><Type>Sender</Type>'
+                f"<Code>{code}</Code><Message>{_esc(message)}</Message></Error>"
+                f"<RequestId>{rid}</RequestId></ErrorResponse>")
         return body.encode(), "text/xml", rid
     body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>{code}'
             f"</Code><Message>{_esc(message)}</Message></Error></Errors>"

@@ -39,9 +39,25 @@ requests are not (their credential scope is read, their session token checked fo
 The service of a request is its SigV4 credential scope's (Authorization header or
 X-Amz-Credential): EC2, STS and IAM all use form POSTs. Unsigned form POSTs count as EC2.
 
+JSON-protocol services (SSM, EventBridge, SQS's current protocol): a POST with an X-Amz-Target
+header ("AmazonSSM.PutParameter", "AWSEvents.PutEvents", "AmazonSQS.ReceiveMessage") is
+operation "<service>:<Action>" ("ssm:PutParameter", "events:PutEvents", "sqs:ReceiveMessage"),
+the service from the target's prefix (AmazonSSM ssm, AWSEvents events, AmazonSQS sqs; another
+prefix: the credential scope's service). Before, every such request was taken for S3
+("s3:Unknown"): no rule could target it and an injected error was S3 XML, which a JSON client
+cannot parse. They are counted, can be faulted (by operation, client and the scope's Region)
+and have expired STS credentials refused (403 ExpiredTokenException, as Common Errors lists
+it), and are otherwise forwarded unchanged: no S3 checks, no EC2 rate limits or
+throttle_every. Their errors are written as the JSON protocol writes them: body
+{"__type": "<Code>", "message": "<message>"}, Content-Type application/x-amz-json-1.1
+(1.0 for SQS), header x-amzn-RequestId (faults.error_body). SQS's older query protocol (a form
+POST, Action=..., to the queue's URL, scope service sqs) is "sqs:<Action>" too, not EC2, with
+the query APIs' XML errors.
+
 control.json (<work>/control.json, re-read when it changes), the keys the proxy reads:
   "faults": [rule, ...]  each rule:
-     {"operation": "ec2:CreateImage" | "s3:PutObject" | "sts:AssumeRole" | glob ("ec2:*"),
+     {"operation": "ec2:CreateImage" | "s3:PutObject" | "sts:AssumeRole" |
+                   "ssm:PutParameter" | "events:PutEvents" | "sqs:SendMessage" | glob ("ec2:*"),
       "region": "us-east-1" (optional, glob; the signing Region),
       "client": "amipub" (default) | "instance" | "other" | "*",
       one of "nth": [1, 3] (1-based count of matching requests) | "every": N |
@@ -63,10 +79,11 @@ control.json (<work>/control.json, re-read when it changes), the keys the proxy 
      STS credentials, aws:CurrentTime in bucket policies), e.g. 3600 to be an hour later.
 
 Stats (GET /_amipub/stats): "<client> <op>" as classify() makes it, as before (e.g.
-"amipub ec2:RunInstances", "instance s3:GET object"); plus "injected <client> <operation>
-<code>" (code "drop" for dropped connections), "rate-limited <client> <operation>",
-"refused <client> <operation> <code>" (the strictness checks above), and "throttled": the total
-of RequestLimitExceeded answers (injected, --throttle-every and rate limits; always present).
+"amipub ec2:RunInstances", "instance s3:GET object", "amipub ssm:PutParameter"); plus
+"injected <client> <operation> <code>" (code "drop" for dropped connections), "rate-limited
+<client> <operation>", "refused <client> <operation> <code>" (the strictness checks above),
+and "throttled": the total of RequestLimitExceeded answers (injected, --throttle-every and rate
+limits; always present).
 
 Expiring STS credentials in a test: an AWS config file (AWS_CONFIG_FILE) such as
     [profile base]
@@ -99,6 +116,36 @@ import s3rules
 import sigv4
 
 
+# X-Amz-Target's prefix -> service, for the JSON-protocol services the emulator is asked for;
+# other targets fall back to the credential scope's service.
+JSON_TARGETS = {"AmazonSSM": "ssm", "AWSEvents": "events", "AmazonSQS": "sqs"}
+QUERY_SERVICES = ("sts", "iam", "sqs")  # form POSTs that are not EC2's
+
+
+def protocol_of(method, path, headers):
+    """The request's protocol: "json" (a POST with X-Amz-Target: SSM, EventBridge, SQS),
+    "query" (a form POST with Action=...: EC2, STS, IAM, and SQS's older protocol, which posts
+    to the queue's URL rather than to /), or "rest" (S3)."""
+    if method != "POST":
+        return "rest"
+    if headers.get("X-Amz-Target"):
+        return "json"
+    if "x-www-form-urlencoded" in headers.get("Content-Type", ""):
+        scope = sigv4.scope_of(headers, [])
+        if urllib.parse.urlsplit(path).path == "/" or (scope and scope.service == "sqs"):
+            return "query"
+    return "rest"
+
+
+def json_operation(headers):
+    """"<service>:<Action>" of a JSON-protocol request, from X-Amz-Target
+    ("AmazonSSM.PutParameter" -> "ssm:PutParameter")."""
+    prefix, _, action = headers.get("X-Amz-Target", "").rpartition(".")
+    scope = sigv4.scope_of(headers, [])
+    service = JSON_TARGETS.get(prefix) or (scope.service if scope else prefix.lower())
+    return f"{service or '?'}:{action or '?'}"
+
+
 def classify(method, path, headers, body):
     """(client, operation) of one request, for the counts."""
     ua = headers.get("User-Agent", "")
@@ -108,13 +155,15 @@ def classify(method, path, headers, body):
         client = "instance"
     else:
         client = "other"
-    parsed = urllib.parse.urlsplit(path)
-    ctype = headers.get("Content-Type", "")
-    if method == "POST" and parsed.path == "/" and "x-www-form-urlencoded" in ctype:
+    protocol = protocol_of(method, path, headers)
+    if protocol == "json":
+        return client, json_operation(headers)
+    if protocol == "query":
         form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
         scope = sigv4.scope_of(headers, [])
-        service = scope.service if scope and scope.service in ("sts", "iam") else "ec2"
+        service = scope.service if scope and scope.service in QUERY_SERVICES else "ec2"
         return client, f"{service}:" + form.get("Action", ["?"])[0]
+    parsed = urllib.parse.urlsplit(path)
     parts = [p for p in parsed.path.split("/") if p]
     kind = "object" if len(parts) > 1 else ("bucket" if parts else "service")
     q = urllib.parse.parse_qs(parsed.query, keep_blank_values=True)
@@ -178,8 +227,10 @@ def make_proxy(moto_host, moto_port, throttle_every, control_path=None, credenti
             scope = sigv4.scope_of(self.headers, query)
             region = scope.region if scope else None
             form = {}
-            if legacy_op.startswith(("ec2:", "sts:", "iam:")):
+            self.protocol = protocol_of(self.command, self.path, self.headers)
+            if self.protocol == "query":
                 form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
+            if self.protocol in ("query", "json"):
                 self.service, _, action = legacy_op.partition(":")
                 self.operation = legacy_op
             else:
@@ -252,6 +303,9 @@ def make_proxy(moto_host, moto_port, throttle_every, control_path=None, credenti
                                    {"Token-0": role.session_token})
             if self.service == "ec2":
                 return self.refuse(400, "RequestExpired", "Request has expired.")
+            if self.protocol == "json":
+                return self.refuse(403, "ExpiredTokenException",
+                                   "The security token included in the request is expired")
             return self.refuse(403, "ExpiredToken",
                                "The security token included in the request is expired")
 
@@ -320,7 +374,8 @@ def make_proxy(moto_host, moto_port, throttle_every, control_path=None, credenti
         # Answers ----------------------------------------------------------------------------
 
         def error(self, status, code, message, extra=None, headers=None):
-            data, ctype, rid = faults.error_body(self.service, code, message, extra)
+            data, ctype, rid = faults.error_body(self.service, code, message, extra,
+                                                 getattr(self, "protocol", None))
             self.send_response(status)
             self.send_header("Content-Type", ctype)
             self.send_header("x-amz-request-id" if self.service == "s3" else "x-amzn-RequestId",

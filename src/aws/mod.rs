@@ -40,6 +40,9 @@ pub struct RegionClients {
 pub struct Clients {
     by_region: BTreeMap<String, RegionClients>,
     credentials_expire: Option<std::time::SystemTime>,
+    /// The configuration the clients were made from, for the clients of other services
+    /// (SSM, EventBridge) that some commands need; none for clients a test made.
+    shared: Option<aws_types::SdkConfig>,
 }
 
 impl Clients {
@@ -93,7 +96,25 @@ impl Clients {
         Ok(Clients {
             by_region,
             credentials_expire,
+            shared: Some(shared),
         })
+    }
+
+    /// An SSM client for `region`, from the same configuration (credentials, endpoint,
+    /// retries, timeouts) as the others.
+    pub fn ssm(&self, region: &str) -> Option<aws_sdk_ssm::Client> {
+        let conf = aws_sdk_ssm::config::Builder::from(self.shared.as_ref()?)
+            .region(Region::new(region.to_string()))
+            .build();
+        Some(aws_sdk_ssm::Client::from_conf(conf))
+    }
+
+    /// An EventBridge client for `region`, from the same configuration as the others.
+    pub fn events(&self, region: &str) -> Option<aws_sdk_eventbridge::Client> {
+        let conf = aws_sdk_eventbridge::config::Builder::from(self.shared.as_ref()?)
+            .region(Region::new(region.to_string()))
+            .build();
+        Some(aws_sdk_eventbridge::Client::from_conf(conf))
     }
 
     /// When the credentials found at connection expire (temporary credentials), which is
@@ -110,6 +131,7 @@ impl Clients {
         Clients {
             by_region,
             credentials_expire,
+            shared: None,
         }
     }
 

@@ -12,6 +12,9 @@ pub const VERSION: &str = "amipub:version";
 /// The staging bucket of the build, whose lock the run held: what ties a build instance to
 /// the runs that may be using it.
 pub const BUCKET: &str = "amipub:bucket";
+/// The registry's bucket and the SSM parameters amipub writes (value: the artifact): what
+/// `promote` may overwrite, and what `cleanup` never takes for a staging bucket.
+pub const REGISTRY: &str = "amipub:registry";
 
 /// The tags of a resource made for `build` in `run_id`, plus the profile's own tags.
 pub fn for_build(

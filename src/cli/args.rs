@@ -250,3 +250,60 @@ fn duration_within(
     }
     Ok(d)
 }
+
+/// The profile whose registry a registry command reads, and how to reach AWS.
+#[derive(Debug, Clone, Args)]
+pub struct RegistryArgs {
+    /// The profile whose `registry:` section names the registry, e.g. --config configs/official.yaml
+    #[arg(long, value_name = "FILE", default_value = "configs/official.yaml")]
+    pub config: PathBuf,
+    /// Source-image matrix, e.g. --regions-file regions.yaml
+    #[arg(long, value_name = "FILE", default_value = "regions.yaml")]
+    pub regions_file: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+/// Arguments of `amipub promote`.
+#[derive(Debug, Clone, Args)]
+pub struct PromoteArgs {
+    /// The version to point the channel at, e.g. 2.6.3
+    #[arg(value_name = "VERSION")]
+    pub version: String,
+    /// The channel, one of the profile's registry.channels, e.g. --channel stable
+    #[arg(long, value_name = "NAME")]
+    pub channel: String,
+    /// Do not ask for confirmation on a terminal
+    #[arg(long)]
+    pub yes: bool,
+    /// Overwrite SSM parameters amipub did not write
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// Arguments of `amipub revoke`.
+#[derive(Debug, Clone, Args)]
+pub struct RevokeArgs {
+    /// The version to revoke, e.g. 2.6.3
+    #[arg(value_name = "VERSION")]
+    pub version: String,
+    /// Why, recorded in the registry's history, e.g. --reason "broken cassandra.yaml"
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+    /// Move each channel pointing at the version back to its previous version
+    #[arg(long)]
+    pub rollback: bool,
+    /// Also set the version's AMIs to deprecate now
+    #[arg(long)]
+    pub deprecate: bool,
+    /// Do not ask for confirmation on a terminal
+    #[arg(long)]
+    pub yes: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}

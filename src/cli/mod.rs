@@ -6,8 +6,8 @@ mod options;
 use clap::{Parser, Subcommand};
 
 pub use args::{
-    AwsArgs, CleanupArgs, ConcurrencyArgs, OnError, OutputFormat, PublishArgs, ReleaseArgs,
-    SelectionArgs, VerifyArgs,
+    AwsArgs, CleanupArgs, ConcurrencyArgs, OnError, OutputFormat, PromoteArgs, PublishArgs,
+    RegistryArgs, ReleaseArgs, RevokeArgs, SelectionArgs, VerifyArgs,
 };
 pub use options::RELEASE_AMI_IDS;
 
@@ -62,6 +62,48 @@ last release tag, preflight in every region) and nothing changes if one fails. R
 a failure resumes: finished steps are skipped and published AMIs reused. Nothing is tagged \
 unless every build published and verification found no difference.")]
     Release(ReleaseArgs),
+    /// The registry's versions, and each version's AMIs.
+    #[command(subcommand)]
+    Registry(RegistryCommand),
+    /// Point a channel at a version: every region's SSM parameters, then the registry.
+    #[command(after_help = "Examples:\n  amipub promote 2.6.3 --channel stable\n  \
+amipub promote 2.7.0-beta1 --channel beta --config configs/official.yaml --yes\n\n\
+Refused, with nothing changed (exit 1), when the version is incomplete or revoked, when verifying \
+its AMIs finds a difference, or when the channel is public and an AMI is not. A promote whose \
+parameter writes failed in a region leaves the channel where it was; run it again to finish.")]
+    Promote(PromoteArgs),
+    /// Mark a version revoked; with --rollback, move its channels back.
+    #[command(
+        after_help = "Examples:\n  amipub revoke 2.6.3 --reason \"broken cassandra.yaml\" --rollback\n  \
+amipub revoke 2.6.1 --reason \"superseded\" --deprecate --yes"
+    )]
+    Revoke(RevokeArgs),
+    /// Each channel, its version, and when it last moved.
+    #[command(
+        after_help = "Examples:\n  amipub channels\n  amipub channels --config configs/official.yaml --format json"
+    )]
+    Channels(RegistryArgs),
+}
+
+/// `amipub registry ...`.
+#[derive(Debug, Subcommand)]
+enum RegistryCommand {
+    /// Every version recorded, its status and the channels pointing at it.
+    #[command(
+        after_help = "Examples:\n  amipub registry versions\n  amipub registry versions --format json"
+    )]
+    Versions(RegistryArgs),
+    /// One version: each build's AMI and where it came from.
+    #[command(
+        after_help = "Examples:\n  amipub registry show 2.6.2\n  amipub registry show 2.6.2 --format json"
+    )]
+    Show {
+        /// The version, e.g. 2.6.2
+        #[arg(value_name = "VERSION")]
+        version: String,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
 }
 
 /// Arguments of `amipub plan`.
@@ -86,5 +128,14 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         Command::Verify(a) => commands::verify::run(&a.options()).await,
         Command::Cleanup(a) => commands::cleanup::run(&a.options()?).await,
         Command::Release(a) => commands::release::run(&a.options()?).await,
+        Command::Registry(RegistryCommand::Versions(a)) => {
+            commands::registry::versions(&a.options()).await
+        }
+        Command::Registry(RegistryCommand::Show { version, registry }) => {
+            commands::registry::show(&registry.options(), &version).await
+        }
+        Command::Promote(a) => commands::registry::promote(&a.options()).await,
+        Command::Revoke(a) => commands::registry::revoke(&a.options()).await,
+        Command::Channels(a) => commands::registry::channels(&a.options()).await,
     }
 }

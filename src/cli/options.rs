@@ -4,16 +4,16 @@
 use std::io::IsTerminal;
 
 use super::args::{
-    AwsArgs, CleanupArgs, ConcurrencyArgs, OnError, PublishArgs, ReleaseArgs, SelectionArgs,
-    VerifyArgs,
+    AwsArgs, CleanupArgs, ConcurrencyArgs, OnError, PromoteArgs, PublishArgs, RegistryArgs,
+    ReleaseArgs, RevokeArgs, SelectionArgs, VerifyArgs,
 };
 use crate::aws::AwsSettings;
 use crate::engine::ErrorPolicy;
 use crate::error::Error;
 use crate::matrix::{Patterns, Selection};
 use crate::options::{
-    CleanupOptions, CleanupRegions, ConfigSelection, PublishOptions, ReleaseOptions, RunOptions,
-    VerifyOptions, poll_settings,
+    CleanupOptions, CleanupRegions, ConfigSelection, PromoteOptions, PublishOptions,
+    RegistryOptions, ReleaseOptions, RevokeOptions, RunOptions, VerifyOptions, poll_settings,
 };
 use crate::report::Style;
 
@@ -249,6 +249,45 @@ impl CleanupArgs {
                 "say where to clean up: --all-regions (every region of the regions file) or --region R"
                     .into(),
             ])
+        }
+    }
+}
+
+impl RegistryArgs {
+    /// The options every registry command shares.
+    pub fn options(&self) -> RegistryOptions {
+        RegistryOptions {
+            config: self.config.clone(),
+            regions_file: self.regions_file.clone(),
+            format: self.format,
+            aws: self.aws.settings(),
+        }
+    }
+}
+
+impl PromoteArgs {
+    /// The options of `amipub promote`.
+    pub fn options(&self) -> PromoteOptions {
+        PromoteOptions {
+            registry: self.registry.options(),
+            version: self.version.clone(),
+            channel: self.channel.clone(),
+            yes: self.yes,
+            force: self.force,
+        }
+    }
+}
+
+impl RevokeArgs {
+    /// The options of `amipub revoke`.
+    pub fn options(&self) -> RevokeOptions {
+        RevokeOptions {
+            registry: self.registry.options(),
+            version: self.version.clone(),
+            reason: self.reason.clone(),
+            rollback: self.rollback,
+            deprecate: self.deprecate,
+            yes: self.yes,
         }
     }
 }

@@ -4,6 +4,7 @@ pub mod cleanup;
 pub mod plan;
 pub mod prompt;
 pub mod publish;
+pub mod registry;
 pub mod release;
 pub mod verify;
 

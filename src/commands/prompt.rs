@@ -12,6 +12,16 @@ pub struct TerminalPrompt {
     pub pause: bool,
 }
 
+/// Asks `question` on a terminal (yes when there is none to ask on, or `yes` was given).
+pub async fn confirmed(question: &str, yes: bool) -> bool {
+    use std::io::IsTerminal;
+    if yes || !std::io::stdin().is_terminal() {
+        return true;
+    }
+    eprint!("{question} [y/N] ");
+    matches!(read_line().await.trim(), "y" | "Y" | "yes")
+}
+
 async fn read_line() -> String {
     tokio::task::spawn_blocking(|| {
         let mut s = String::new();

@@ -6,6 +6,7 @@
 mod diagnostics;
 mod profile;
 mod regions;
+pub mod registry;
 pub mod rules;
 pub mod signing;
 pub mod template;
@@ -17,7 +18,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use diagnostics::{Diagnostic, Diagnostics};
-pub use profile::{Backing, Bundle, LaunchPermissions, Profile, Provision, Timeouts};
+pub use profile::{
+    Backing, Bundle, ChannelSettings, LaunchPermissions, Profile, Provision, RegistrySettings,
+    Timeouts,
+};
 pub use regions::{RegionEntry, RegionsFile};
 pub use signing::SigningMaterial;
 pub use template::{Template, Vars};
@@ -74,6 +78,8 @@ pub struct Templates {
     pub env: BTreeMap<String, Template>,
     /// Tag values.
     pub tags: BTreeMap<String, Template>,
+    /// The registry's SSM parameter names, when the profile has a registry.
+    pub ssm_parameter: Option<Template>,
 }
 
 /// A loaded, checked configuration.
@@ -222,7 +228,10 @@ fn check_profile(
     check_lists(path, p, regions, diags);
     check_instance_store(path, p, diags);
     check_timeouts(path, p, diags);
-    Some((script, accounts, templates?))
+    let ssm_parameter = registry::check(path, p, diags);
+    let mut templates = templates?;
+    templates.ssm_parameter = ssm_parameter;
+    Some((script, accounts, templates))
 }
 
 /// Version, branch and instance type.
@@ -292,6 +301,7 @@ fn parse_templates(
         bucket: bucket?,
         env,
         tags,
+        ssm_parameter: None,
     })
 }
 

@@ -70,6 +70,51 @@ pub struct Profile {
     /// Bundle and upload commands of instance-store builds (defaults in [`Bundle`]).
     #[serde(default)]
     pub bundle: Bundle,
+    /// Where published versions are recorded and channels kept (README, "Registry").
+    #[serde(default)]
+    pub registry: Option<RegistrySettings>,
+}
+
+/// The profile's `registry:` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrySettings {
+    /// The S3 bucket holding the registry documents.
+    pub bucket: String,
+    /// The bucket's region, where events go too.
+    pub region: String,
+    /// The artifact's name.
+    pub artifact: String,
+    /// The channels versions may be promoted to.
+    #[serde(default)]
+    pub channels: BTreeMap<String, ChannelSettings>,
+    /// The SSM parameter each build's AMI is published under, per region (a template of
+    /// `{artifact}`, `{channel}`, `{release}`, `{release_dotted}`, `{virt}`, `{virtualization}`).
+    #[serde(default = "RegistrySettings::default_parameter")]
+    pub ssm_parameter: String,
+    /// The EventBridge bus events go to (default: the region's default bus).
+    #[serde(default)]
+    pub event_bus: Option<String>,
+    /// Metadata recorded with every version (e.g. `project: comboami`).
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl RegistrySettings {
+    /// `/{artifact}/{channel}/{release}/{virt}/ami-id`, as Canonical and Amazon Linux name theirs.
+    pub const DEFAULT_PARAMETER: &str = "/{artifact}/{channel}/{release}/{virt}/ami-id";
+
+    fn default_parameter() -> String {
+        Self::DEFAULT_PARAMETER.to_string()
+    }
+}
+
+/// A channel of the registry.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelSettings {
+    /// Only versions whose AMIs are all public may be promoted to it.
+    pub public: bool,
 }
 
 /// The commands an instance-store build instance runs after provisioning, as bash text. They

@@ -71,6 +71,12 @@ pub struct Vars<'a> {
 impl Template {
     /// Parses `src`, rejecting unknown placeholders and unbalanced braces.
     pub fn parse(src: &str) -> Result<Template, TemplateError> {
+        let names: Vec<&str> = PLACEHOLDERS.iter().map(|(n, _)| *n).collect();
+        Template::parse_with(src, &names)
+    }
+
+    /// Parses `src`, whose placeholders must be among `allowed`.
+    pub fn parse_with(src: &str, allowed: &[&str]) -> Result<Template, TemplateError> {
         let mut parts = Vec::new();
         let mut text = String::new();
         let mut chars = src.chars().peekable();
@@ -94,7 +100,7 @@ impl Template {
                         }
                     }
                     let name = name.trim().to_string();
-                    if !PLACEHOLDERS.iter().any(|(p, _)| *p == name) {
+                    if !allowed.contains(&name.as_str()) {
                         return Err(TemplateError::Unknown(name));
                     }
                     if !text.is_empty() {
@@ -115,6 +121,25 @@ impl Template {
     /// Renders with `vars`.
     pub fn render(&self, vars: &Vars<'_>) -> String {
         self.render_with(vars, |s| s.to_string())
+    }
+
+    /// Renders with each placeholder's value given by `value`.
+    pub fn render_by(&self, value: impl Fn(&str) -> String) -> String {
+        let mut out = String::new();
+        for part in &self.0 {
+            match part {
+                Part::Text(t) => out.push_str(t),
+                Part::Var(name) => out.push_str(&value(name)),
+            }
+        }
+        out
+    }
+
+    /// Whether the template uses the placeholder `name`.
+    pub fn uses(&self, name: &str) -> bool {
+        self.0
+            .iter()
+            .any(|p| matches!(p, Part::Var(n) if n == name))
     }
 
     /// Renders for an S3 bucket name: placeholder values are lowercased and their dots become

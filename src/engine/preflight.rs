@@ -52,6 +52,8 @@ pub struct Preflight {
     pub buckets_to_create: BTreeSet<String>,
     /// Regions checked.
     pub regions: usize,
+    /// More lines for the summary (what other checks found will happen).
+    pub notes: Vec<String>,
 }
 
 impl Preflight {
@@ -92,6 +94,7 @@ impl Preflight {
         for bucket in &self.buckets_to_create {
             lines.push(format!("  bucket {bucket} will be created"));
         }
+        lines.extend(self.notes.iter().cloned());
         lines
     }
 }

@@ -38,7 +38,7 @@ pub async fn prepare_region(
         futures::future::try_join_all(
             to_create
                 .iter()
-                .map(|bucket| create_private_bucket(c, region, bucket, tags))
+                .map(|bucket| create_private_bucket(&c.s3, region, bucket, tags))
         ),
         ensure_security_group(c, tags)
     );
@@ -48,8 +48,10 @@ pub async fn prepare_region(
     })
 }
 
-async fn create_private_bucket(
-    c: &RegionClients,
+/// Creates `bucket` in `region` (if this account has not already): private (public access
+/// blocked, owner-enforced), encrypted, tagged with `tags` in the call that creates it.
+pub async fn create_private_bucket(
+    s3: &aws_sdk_s3::Client,
     region: &str,
     bucket: &str,
     tags: &[(String, String)],
@@ -66,10 +68,10 @@ async fn create_private_bucket(
     } else {
         config.location_constraint(BucketLocationConstraint::from(region))
     };
-    let create =
-        c.s3.create_bucket()
-            .bucket(bucket)
-            .create_bucket_configuration(config.build());
+    let create = s3
+        .create_bucket()
+        .bucket(bucket)
+        .create_bucket_configuration(config.build());
     match create.send().await {
         Ok(_) => {}
         Err(e)
@@ -82,7 +84,7 @@ async fn create_private_bucket(
             ));
         }
     }
-    c.s3.put_public_access_block()
+    s3.put_public_access_block()
         .bucket(bucket)
         .public_access_block_configuration(
             PublicAccessBlockConfiguration::builder()
@@ -100,7 +102,7 @@ async fn create_private_bucket(
                 errors::describe(&e)
             )
         })?;
-    c.s3.put_bucket_encryption()
+    s3.put_bucket_encryption()
         .bucket(bucket)
         .server_side_encryption_configuration(
             ServerSideEncryptionConfiguration::builder()
@@ -120,7 +122,7 @@ async fn create_private_bucket(
         .send()
         .await
         .map_err(|e| format!("encrypting {bucket}: {}", errors::describe(&e)))?;
-    c.s3.put_bucket_ownership_controls()
+    s3.put_bucket_ownership_controls()
         .bucket(bucket)
         .ownership_controls(
             OwnershipControls::builder()

@@ -469,5 +469,121 @@ endpoint_url = {self.emu.endpoint}
                          IfMatch="*")
 
 
+    # 8. JSON-protocol services (SSM, EventBridge, SQS) -------------------------------------
+
+    AMIPUB_UA = "aws-sdk-rust/1.3 os/linux lang/rust/1.80"
+
+    def json_request(self, target, payload, region="us-east-1", service="ssm"):
+        """A header-signed JSON-protocol request as amipub sends it: (status, headers, body)."""
+        headers = {"User-Agent": self.AMIPUB_UA, "X-Amz-Target": target,
+                   "Content-Type": "application/x-amz-json-1.1"}
+        return self.emu.signed("POST", "/", region, service, json.dumps(payload).encode(),
+                               headers)
+
+    def test_json_protocol_requests_are_counted_by_target_and_forwarded(self):
+        before = self.emu.stats()
+        ssm = self.emu.client("ssm", "eu-central-1")
+        ssm.put_parameter(Name="/strict/json/p", Value="v1", Type="String")
+        self.assertEqual(ssm.get_parameter(Name="/strict/json/p")["Parameter"]["Value"], "v1")
+        events = self.emu.client("events", "eu-central-1")
+        put = events.put_events(Entries=[{"Source": "amipub.test", "DetailType": "t",
+                                          "Detail": "{}"}])
+        self.assertEqual(put["FailedEntryCount"], 0)
+        sqs = self.emu.client("sqs", "eu-central-1")
+        url = sqs.create_queue(QueueName="strict-json")["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody="hello")
+        got = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0)["Messages"]
+        self.assertEqual([m["Body"] for m in got], ["hello"])
+        for key in ("other ssm:PutParameter", "other ssm:GetParameter", "other events:PutEvents",
+                    "other sqs:CreateQueue", "other sqs:SendMessage", "other sqs:ReceiveMessage"):
+            self.assertEqual(self.delta(before, key), 1, key)
+        after = self.emu.stats()
+        self.assertEqual([k for k in after if "s3:" in k and after[k] != before.get(k)], [])
+
+    def test_json_protocol_requests_escape_ec2_throttling(self):
+        """amipub's SSM requests: counted as "amipub ssm:...", never answered by throttle_every
+        or by EC2's token buckets (a mutating EC2 action's holds 50)."""
+        before = self.emu.stats()
+        self.emu.control({"throttle_every": 1})
+        got = [self.json_request("AmazonSSM.PutParameter",
+                                 {"Name": f"/strict/burst/{i}", "Value": "v", "Type": "String"},
+                                 region="ca-central-1")[0] for i in range(55)]
+        self.assertEqual(got, [200] * 55)
+        self.assertEqual(self.delta(before, "amipub ssm:PutParameter"), 55)
+        self.assertEqual(self.delta(before, "throttled"), 0)
+
+    def test_fault_on_ssm_put_parameter_by_region_is_a_json_error(self):
+        before = self.emu.stats()
+        self.emu.control({"faults": [{"operation": "ssm:PutParameter", "region": "eu-west-1",
+                                      "error": "InternalServerError", "status": 500}]})
+
+        def amipub_ssm(region):  # boto3, seen by the proxy as amipub (the rule's default client)
+            return boto3.client(
+                "ssm", region_name=region, endpoint_url=self.emu.endpoint,
+                aws_access_key_id="testing", aws_secret_access_key="testing",
+                config=Config(retries=NO_RETRY, user_agent=self.AMIPUB_UA))
+
+        r = self.assertError("InternalServerError", amipub_ssm("eu-west-1").put_parameter,
+                             Name="/strict/fault/p", Value="v", Type="String")
+        self.assertEqual(r["ResponseMetadata"]["HTTPStatusCode"], 500)
+        amipub_ssm("us-east-1").put_parameter(Name="/strict/fault/p", Value="v", Type="String")
+        self.assertEqual(self.delta(before, "injected amipub ssm:PutParameter InternalServerError"),
+                         1)
+        # The error as the JSON protocol writes it.
+        status, headers, body = self.json_request(
+            "AmazonSSM.PutParameter", {"Name": "/strict/fault/q", "Value": "v", "Type": "String"},
+            region="eu-west-1")
+        self.assertEqual(status, 500)
+        self.assertEqual(headers["content-type"], "application/x-amz-json-1.1")
+        self.assertTrue(headers.get("x-amzn-requestid"))
+        self.assertEqual(json.loads(body), {"__type": "InternalServerError",
+                                            "message": "InternalServerError"})
+        # Answered by the proxy: nothing was written in eu-west-1.
+        self.emu.control({})
+        self.assertError("ParameterNotFound", self.emu.client("ssm", "eu-west-1").get_parameter,
+                         Name="/strict/fault/p")
+
+    def test_fault_on_events_and_sqs(self):
+        before = self.emu.stats()
+        self.emu.control({"faults": [
+            {"operation": "events:PutEvents", "client": "other", "error": "ThrottlingException",
+             "message": "Rate exceeded"},
+            {"operation": "sqs:SendMessage", "client": "other", "nth": [1],
+             "error": "InternalError"}]})
+        events = self.emu.client("events", "eu-north-1")
+        r = self.assertError("ThrottlingException", events.put_events,
+                             Entries=[{"Source": "amipub.test", "DetailType": "t", "Detail": "{}"}])
+        self.assertEqual(r["ResponseMetadata"]["HTTPStatusCode"], 503)
+        self.assertEqual(r["Error"]["Message"], "Rate exceeded")
+        sqs = self.emu.client("sqs", "eu-north-1")
+        url = sqs.create_queue(QueueName="strict-fault")["QueueUrl"]
+        r = self.assertError("InternalError", sqs.send_message, QueueUrl=url, MessageBody="m")
+        self.assertEqual(r["ResponseMetadata"]["HTTPHeaders"]["content-type"],
+                         "application/x-amz-json-1.0")
+        sqs.send_message(QueueUrl=url, MessageBody="m")
+        self.assertEqual(self.delta(before, "injected other events:PutEvents ThrottlingException"),
+                         1)
+        self.assertEqual(self.delta(before, "injected other sqs:SendMessage InternalError"), 1)
+
+    def test_sqs_query_protocol_is_sqs_not_ec2_or_s3(self):
+        """SQS's older protocol: a form POST, Action=..., to the queue's URL."""
+        url = self.emu.client("sqs", "eu-west-3").create_queue(QueueName="strict-query")[
+            "QueueUrl"]
+        path = urllib.parse.urlsplit(url).path
+        form = b"Action=SendMessage&MessageBody=hello&Version=2012-11-05"
+        headers = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+        before = self.emu.stats()
+        status, _, body = self.emu.signed("POST", path, "eu-west-3", "sqs", form, headers)
+        self.assertEqual(status, 200, body)
+        self.assertIn(b"<SendMessageResponse", body)
+        self.assertEqual(self.delta(before, "other sqs:SendMessage"), 1)
+        self.emu.control({"faults": [{"operation": "sqs:SendMessage", "client": "*",
+                                      "region": "eu-west-3", "error": "InternalError"}]})
+        status, headers, body = self.emu.signed("POST", path, "eu-west-3", "sqs", form, headers)
+        self.assertEqual(status, 500)
+        self.assertEqual(code_of(body), "InternalError")
+        self.assertIn(b'<ErrorResponse xmlns="http://queue.amazonaws.com/doc/2012-11-05/">', body)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -123,16 +123,21 @@ impl Emulator {
         serde_json::from_slice(&out.stdout).expect("stats JSON")
     }
 
-    /// SDK clients for `region`, to check results through the API.
-    pub async fn clients(&self, region: &str) -> (aws_sdk_ec2::Client, aws_sdk_s3::Client) {
-        let cfg = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    /// The SDK configuration of `region` against the emulator, for a test's own clients.
+    pub async fn sdk_config(&self, region: &str) -> aws_types::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(aws_types::region::Region::new(region.to_string()))
             .endpoint_url(&self.endpoint)
             .credentials_provider(aws_credential_types::Credentials::new(
                 "testing", "testing", None, None, "tests",
             ))
             .load()
-            .await;
+            .await
+    }
+
+    /// SDK clients for `region`, to check results through the API.
+    pub async fn clients(&self, region: &str) -> (aws_sdk_ec2::Client, aws_sdk_s3::Client) {
+        let cfg = self.sdk_config(region).await;
         let s3 = aws_sdk_s3::config::Builder::from(&cfg)
             .force_path_style(true)
             .build();

@@ -43,8 +43,13 @@ pub async fn preflight(
     config: &Config,
     builds: &[Build],
 ) -> Result<(Clients, Preflight), Error> {
-    let clients = Clients::connect(&run.aws, builds.iter().map(|b| b.region.as_str())).await?;
-    let preflight = engine::preflight::run(
+    let registry_region = config.p().registry.as_ref().map(|r| r.region.as_str());
+    let regions = builds
+        .iter()
+        .map(|b| b.region.as_str())
+        .chain(registry_region);
+    let clients = Clients::connect(&run.aws, regions).await?;
+    let mut preflight = engine::preflight::run(
         &clients,
         builds,
         &config.p().version,
@@ -52,5 +57,10 @@ pub async fn preflight(
         engine::url_lifetime(&config.p().timeouts),
     )
     .await;
+    if let Some(reg) = crate::registry::Registry::of(config, &clients) {
+        let (problems, notes) = crate::registry::record::preflight(&reg, &config.p().version).await;
+        preflight.problems.extend(problems);
+        preflight.notes.extend(notes);
+    }
     Ok((clients, preflight))
 }

@@ -5,6 +5,7 @@
 
 mod checks;
 mod ending;
+mod registry;
 mod session;
 mod signals;
 
@@ -76,13 +77,27 @@ pub(crate) async fn execute(
         return Ok(Vec::new());
     }
     let parts = session::Parts {
-        clients,
+        clients: clients.clone(),
         preflight,
         script,
         signing,
     };
     let finished = session::run(run, config, &selected.builds, parts).await?;
-    ending::report(run, &selected.builds, finished)
+    let outcomes = finished.outcomes.clone();
+    let ended = ending::report(run, &selected.builds, finished);
+    let recorded = registry::record(config, &clients, &selected.builds, &outcomes).await;
+    match (ended, recorded) {
+        (Ok(outcomes), Ok(())) => Ok(outcomes),
+        (Ok(_), Err(e)) => Err(Error::Failed(format!(
+            "the AMIs are published, but the registry was not updated: {e}; run the same command again to record them"
+        ))),
+        (Err(e), recorded) => {
+            if let Err(r) = recorded {
+                eprintln!("warning: the registry was not updated: {r}");
+            }
+            Err(e)
+        }
+    }
 }
 
 /// Loads the signing material when any of `builds` is instance-store backed; every missing or

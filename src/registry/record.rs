@@ -1,0 +1,193 @@
+//! Recording a publish: each build's AMI in the version's document, the version in the index,
+//! and an `Image Version Published` event.
+
+use std::collections::BTreeMap;
+
+use super::schema::{BuildRecord, Completeness, SCHEMA_VERSION, Version, VersionSummary};
+use super::{Registry, RegistryError, now};
+use crate::aws::errors;
+use crate::config::Config;
+use crate::events::Outcome;
+use crate::matrix::{Build, Selection};
+
+/// What preflight finds out about the registry before anything is launched: problems that
+/// would make recording fail, and what will happen.
+pub async fn preflight(reg: &Registry<'_>, version: &str) -> (Vec<String>, Vec<String>) {
+    let bucket = reg.store.bucket();
+    let head = reg.store.s3().head_bucket().bucket(bucket).send().await;
+    match head {
+        Ok(_) => {}
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {
+            return (
+                Vec::new(),
+                vec![format!("  registry bucket {bucket} will be created")],
+            );
+        }
+        Err(e) => {
+            return (
+                vec![format!(
+                    "registry: s3://{bucket} cannot be used: {}",
+                    errors::describe(&e)
+                )],
+                Vec::new(),
+            );
+        }
+    }
+    match reg.store.index().await {
+        Ok(read) => match read.doc.versions.get(version) {
+            Some(v) if v.revoked.is_some() => (
+                vec![format!(
+                    "registry: version {version} of {} is revoked; publish a new version",
+                    reg.settings.artifact
+                )],
+                Vec::new(),
+            ),
+            _ => (Vec::new(), Vec::new()),
+        },
+        Err(e) => (vec![format!("registry: {e}")], Vec::new()),
+    }
+}
+
+/// The names of every build the profile makes (its own regions, or every enabled one): the
+/// builds a complete version holds.
+pub fn profile_builds(config: &Config) -> Vec<String> {
+    crate::matrix::select(config, &Selection::default())
+        .map(|s| s.builds.into_iter().map(|b| b.name).collect())
+        .unwrap_or_default()
+}
+
+/// The regions the profile builds in.
+pub fn profile_builds_regions(config: &Config) -> std::collections::BTreeSet<String> {
+    crate::matrix::select(config, &Selection::default())
+        .map(|s| s.builds.into_iter().map(|b| b.region).collect())
+        .unwrap_or_default()
+}
+
+/// Records the AMIs of `outcomes` (this run's and those it reused) under the profile's version;
+/// returns the version as it now stands.
+pub async fn record(
+    reg: &Registry<'_>,
+    config: &Config,
+    builds: &[Build],
+    outcomes: &[Outcome],
+    git_commit: Option<String>,
+) -> Result<Version, RegistryError> {
+    ensure_bucket(reg).await?;
+    let version = config.p().version.clone();
+    let permissions = crate::engine::expected_permissions(&crate::engine::Permissions {
+        groups: config.p().launch_permissions.groups.clone(),
+        accounts: config.accounts.clone(),
+    });
+    let records: BTreeMap<String, BuildRecord> = builds
+        .iter()
+        .zip(outcomes)
+        .filter_map(|(b, o)| match o {
+            Outcome::Published { artifact } => Some((
+                b.name.clone(),
+                BuildRecord {
+                    region: b.region.clone(),
+                    release: b.release.clone(),
+                    virtualization: b.virtualization,
+                    ami_id: artifact.ami_id.clone(),
+                    ami_name: artifact.ami_name.clone(),
+                    snapshot_ids: artifact.snapshot_ids.clone(),
+                    source_ami: b.source_ami.clone(),
+                    permissions: permissions.iter().cloned().collect(),
+                    run_id: artifact.run_id.clone(),
+                    published_at: now(),
+                },
+            )),
+            _ => None,
+        })
+        .collect();
+    let all = profile_builds(config);
+    let artifact = reg.settings.artifact.clone();
+    let fresh = || Version {
+        schema_version: SCHEMA_VERSION,
+        artifact: artifact.clone(),
+        version: version.clone(),
+        status: Completeness::Incomplete,
+        missing: Vec::new(),
+        builds: BTreeMap::new(),
+        atlas: BTreeMap::new(),
+        metadata: BTreeMap::new(),
+        git_commit: None,
+        created_at: now(),
+        updated_at: now(),
+        revoked: None,
+        extra: serde_json::Map::new(),
+    };
+    let doc = reg
+        .store
+        .update_version(&version, fresh, |doc| {
+            if doc.revoked.is_some() {
+                return Err(RegistryError::Refused(format!(
+                    "version {version} is revoked; its AMIs were published but not recorded: publish a new version"
+                )));
+            }
+            for (name, r) in &records {
+                // An AMI recorded before keeps its time; a replaced one gets this run's.
+                if doc.builds.get(name).is_none_or(|old| old.ami_id != r.ami_id) {
+                    doc.builds.insert(name.clone(), r.clone());
+                }
+            }
+            doc.metadata = reg.settings.metadata.clone();
+            if git_commit.is_some() {
+                doc.git_commit = git_commit.clone();
+            }
+            doc.updated_at = now();
+            doc.settle(&all);
+            Ok(())
+        })
+        .await?;
+    reg.store
+        .update_index(|index| {
+            let created = index
+                .versions
+                .get(&version)
+                .map_or_else(|| doc.created_at.clone(), |v| v.created_at.clone());
+            let revoked = index.versions.get(&version).and_then(|v| v.revoked.clone());
+            index.versions.insert(
+                version.clone(),
+                VersionSummary {
+                    status: doc.status,
+                    builds: doc.builds.len(),
+                    created_at: created,
+                    updated_at: doc.updated_at.clone(),
+                    revoked,
+                },
+            );
+            Ok(())
+        })
+        .await?;
+    Ok(doc)
+}
+
+/// Creates the registry's bucket when it does not exist: private and encrypted like the
+/// staging buckets, tagged as the registry's (not `amipub:managed`, so that `cleanup` never
+/// takes it for a staging bucket).
+async fn ensure_bucket(reg: &Registry<'_>) -> Result<(), RegistryError> {
+    let bucket = reg.store.bucket();
+    match reg.store.s3().head_bucket().bucket(bucket).send().await {
+        Ok(_) => return Ok(()),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {}
+        Err(e) => {
+            return Err(RegistryError::Aws(format!(
+                "registry bucket {bucket}: {}",
+                errors::describe(&e)
+            )));
+        }
+    }
+    let tags = [(
+        crate::aws::tags::REGISTRY.to_string(),
+        reg.settings.artifact.clone(),
+    )];
+    crate::engine::staging::create_private_bucket(
+        reg.store.s3(),
+        &reg.settings.region,
+        bucket,
+        &tags,
+    )
+    .await
+    .map_err(RegistryError::Aws)
+}
