@@ -111,6 +111,8 @@ pub struct VerifyOptions {
     pub regions_file: PathBuf,
     /// The ami_ids.json to check (its manifest beside it).
     pub ami_ids: PathBuf,
+    /// Check this registry channel's parameters instead.
+    pub channel: Option<String>,
     /// How to print the result.
     pub format: OutputFormat,
     /// How AWS is reached.
@@ -164,6 +166,8 @@ pub struct ReleaseOptions {
     pub branch: String,
     /// A private release candidate.
     pub candidate: bool,
+    /// The registry channel to point at the release after verification.
+    pub channel: Option<String>,
     /// Push the commit and the tag.
     pub push: bool,
     /// The remote checked and pushed to.

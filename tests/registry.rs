@@ -457,3 +457,90 @@ fn racing_promotes_leave_the_registry_and_the_regions_agreeing() {
         "{index}"
     );
 }
+
+#[test]
+fn parameters_amipub_did_not_write_are_left_alone_unless_forced_and_verify_finds_changes() {
+    let emu = emulator();
+    let s = profile();
+    publish(&s, &emu, "2.6.2", &[]);
+    let ids = amis(&s, &emu, "2.6.2");
+    let beta = "/comboami/beta/1404/hvm/ami-id";
+    // Someone else's parameter, already there: same name, another AMI of the region.
+    block(async {
+        let ssm = aws_sdk_ssm::Client::new(&emu.sdk_config("us-east-1").await);
+        ssm.put_parameter()
+            .name(beta)
+            .value("ami-eb6b8480")
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .data_type("aws:ec2:image")
+            .send()
+            .await
+            .unwrap();
+    });
+    let (_, err) = amipub(
+        &s,
+        &emu,
+        &["promote", "2.6.2"],
+        &["--channel", "beta", "--yes"],
+        1,
+    );
+    assert!(
+        err.contains(&format!("{beta} was not written by amipub; pass --force")),
+        "{err}"
+    );
+    assert_eq!(channel(&s, &emu, "beta"), None);
+    amipub(
+        &s,
+        &emu,
+        &["promote", "2.6.2"],
+        &["--channel", "beta", "--yes", "--force"],
+        0,
+    );
+    assert_eq!(parameters(&emu, beta), ids);
+
+    let (out, _) = amipub(&s, &emu, &["verify"], &["--channel", "beta"], 0);
+    assert!(
+        out.contains("beta -> 2.6.2: 2 of 2 parameter(s) as the registry says"),
+        "{out}"
+    );
+    // A region's parameter changed by hand.
+    block(async {
+        let ssm = aws_sdk_ssm::Client::new(&emu.sdk_config("eu-west-1").await);
+        ssm.put_parameter()
+            .name(beta)
+            .value("ami-9bdda0ec")
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .data_type("aws:ec2:image")
+            .overwrite(true)
+            .send()
+            .await
+            .unwrap();
+    });
+    let report = json_of_code(&s, &emu, &["verify"], &["--channel", "beta"], 1);
+    let results: Vec<(String, String)> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["region"].as_str().unwrap().into(),
+                r["result"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        results,
+        [
+            ("eu-west-1".to_string(), "wrong".to_string()),
+            ("us-east-1".into(), "correct".into())
+        ]
+    );
+}
+
+/// As [`json_of`], expecting `code`.
+fn json_of_code(s: &Scratch, emu: &Emulator, sub: &[&str], args: &[&str], code: i32) -> Value {
+    let mut all = args.to_vec();
+    all.extend(["--format", "json"]);
+    let (out, _) = amipub(s, emu, sub, &all, code);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}

@@ -37,6 +37,14 @@ impl Repo {
         let s = Scratch::new();
         s.signing();
         s.write(".gitignore", ".amipub/\nlocal.yaml\nkeys/\n");
+        // The official profile with a registry, whose stable channel a release may move.
+        let profile = std::fs::read_to_string(s.path(P)).unwrap();
+        s.write(
+            P,
+            &format!(
+                "{profile}registry:\n  bucket: comboami-registry\n  region: us-east-1\n  artifact: comboami\n  channels:\n    stable: {{ public: true }}\n    beta: {{ public: false }}\n"
+            ),
+        );
         let remote = tempfile::tempdir().unwrap();
         git(remote.path(), &["init", "-q", "--bare"]);
         let d = s.dir.path();
@@ -125,8 +133,15 @@ async fn a_candidate_then_a_release_private_then_public_tagged_and_pushed() {
     assert!(git(repo.remote.path(), &["tag", "--list"]).is_empty());
 
     // The release of the whole official matrix: public, committed, tagged and pushed.
-    let (out, _) = run_expect(&mut repo.release(&emu, &["2.6.3", "--push"]), 0);
+    let (out, _) = run_expect(
+        &mut repo.release(&emu, &["2.6.3", "--push", "--channel", "stable"]),
+        0,
+    );
     assert!(out.contains("[done   ] 1. checks"), "{out}");
+    assert!(
+        out.contains("[done   ] 8. pointed stable at 2.6.3 (was nothing)"),
+        "{out}"
+    );
     assert!(
         out.contains("published 32 public AMIs in 8 regions"),
         "{out}"
@@ -175,6 +190,25 @@ async fn a_candidate_then_a_release_private_then_public_tagged_and_pushed() {
             .await;
         assert_eq!(perms, ["group:all".to_string()].into());
     }
+    // The stable channel's parameter in eu-west-1 holds the release's 14.04 HVM AMI there.
+    let ssm = aws_sdk_ssm::Client::new(&emu.sdk_config("eu-west-1").await);
+    let param = ssm
+        .get_parameter()
+        .name("/comboami/stable/1404/hvm/ami-id")
+        .send()
+        .await
+        .unwrap()
+        .parameter
+        .unwrap()
+        .value
+        .unwrap();
+    let hvm_1404 = tagged_ids["eu-west-1"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["Release"] == "14.04" && e["virtualization type"] == "hvm")
+        .unwrap();
+    assert_eq!(hvm_1404["id"], param.as_str());
 
     // Running it again finds everything done.
     let (out, _) = run_expect(&mut repo.release(&emu, &["2.6.3", "--push"]), 0);
@@ -334,6 +368,20 @@ fn bad_input_is_refused_before_anything() {
         err.contains("there is no remote named upstream to push to"),
         "{err}"
     );
+
+    let (_, err) = run_expect(
+        &mut repo.release(&emu, &["2.6.3-rc1", "--candidate", "--channel", "stable"]),
+        2,
+    );
+    assert!(
+        err.contains("--channel stable is public, and a --candidate release is private"),
+        "{err}"
+    );
+    let (_, err) = run_expect(
+        &mut repo.release(&emu, &["2.6.3", "--channel", "nightly"]),
+        2,
+    );
+    assert!(err.contains("has no such channel (beta, stable)"), "{err}");
 
     let (_, err) = run_expect(&mut repo.release(&emu, &["2.6.3", "--branch", "2 6"]), 2);
     assert!(

@@ -142,6 +142,11 @@ impl Clients {
             .unwrap_or_else(|| panic!("no clients for {region}: connect() was not given it"))
     }
 
+    /// The clients of `region`, if it was connected.
+    pub fn try_region(&self, region: &str) -> Option<&RegionClients> {
+        self.by_region.get(region)
+    }
+
     /// The connected regions, in name order.
     pub fn regions(&self) -> impl Iterator<Item = &str> {
         self.by_region.keys().map(String::as_str)

@@ -122,6 +122,10 @@ pub struct VerifyArgs {
     /// The ami_ids.json to check; the manifest is read from beside it, e.g. --ami-ids out/ami_ids.json
     #[arg(long, value_name = "FILE", default_value = "ami_ids.json")]
     pub ami_ids: PathBuf,
+    /// Instead, check every region's SSM parameters of this registry channel against the
+    /// registry, e.g. --channel stable
+    #[arg(long, value_name = "NAME")]
+    pub channel: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
@@ -185,6 +189,10 @@ pub struct ReleaseArgs {
     /// The git ref baked into the images (default: the version's major.minor, e.g. 2.6)
     #[arg(long, value_name = "BRANCH")]
     pub branch: Option<String>,
+    /// After verification, point this registry channel at the release, e.g. --channel stable
+    /// (a --candidate never goes to a public channel)
+    #[arg(long, value_name = "NAME")]
+    pub channel: Option<String>,
     /// A private release candidate: no launch permission groups, tag candidate/VERSION
     #[arg(long)]
     pub candidate: bool,

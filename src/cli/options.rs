@@ -165,6 +165,7 @@ impl ReleaseArgs {
             version: self.version.clone(),
             branch,
             candidate: self.candidate,
+            channel: self.channel.clone(),
             push: self.push,
             remote: self.remote.clone(),
             dry_run: self.dry_run,
@@ -185,6 +186,7 @@ impl VerifyArgs {
             config: self.config.clone(),
             regions_file: self.regions_file.clone(),
             ami_ids: self.ami_ids.clone(),
+            channel: self.channel.clone(),
             format: self.format,
             aws: self.aws.settings(),
         }

@@ -7,6 +7,7 @@ pub mod publish;
 pub mod registry;
 pub mod release;
 pub mod verify;
+mod verify_channel;
 
 use crate::config::{self, Config};
 use crate::error::Error;

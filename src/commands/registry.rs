@@ -13,8 +13,9 @@ use crate::options::{OutputFormat, PromoteOptions, RegistryOptions, RevokeOption
 use crate::plan::table;
 use crate::registry::{Registry, RegistryError, channels as moves, record};
 
-/// The profile and clients of its registry's region and every region it builds in.
-async fn open(opts: &RegistryOptions) -> Result<(Config, Clients), Error> {
+/// The profile, and clients of its registry's region, every region it builds in and every
+/// region a recorded version has builds in.
+pub(crate) async fn open(opts: &RegistryOptions) -> Result<(Config, Clients), Error> {
     let config = config::load(&opts.config, &opts.regions_file).map_err(Error::Config)?;
     let Some(settings) = config.p().registry.as_ref() else {
         return Err(Error::Usage(vec![format!(
@@ -22,18 +23,34 @@ async fn open(opts: &RegistryOptions) -> Result<(Config, Clients), Error> {
             opts.config.display()
         )]));
     };
+    let home = Clients::connect(&opts.aws, [settings.region.as_str()]).await?;
+    let index = registry(&config, &home)?
+        .store
+        .index()
+        .await
+        .map_err(failed)?
+        .doc;
     let mut regions: BTreeSet<String> = record::profile_builds_regions(&config);
     regions.insert(settings.region.clone());
+    regions.extend(
+        index
+            .versions
+            .values()
+            .flat_map(|v| v.regions.iter().cloned()),
+    );
     let clients = Clients::connect(&opts.aws, regions.iter().map(String::as_str)).await?;
     Ok((config, clients))
 }
 
-fn registry<'a>(config: &'a Config, clients: &'a Clients) -> Result<Registry<'a>, Error> {
+pub(crate) fn registry<'a>(
+    config: &'a Config,
+    clients: &'a Clients,
+) -> Result<Registry<'a>, Error> {
     Registry::of(config, clients)
         .ok_or_else(|| Error::Usage(vec!["the profile has no usable registry: section".into()]))
 }
 
-fn failed(e: RegistryError) -> Error {
+pub(crate) fn failed(e: RegistryError) -> Error {
     Error::Failed(e.to_string())
 }
 

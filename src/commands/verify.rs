@@ -16,6 +16,9 @@ use crate::output::manifest::Manifest;
 
 /// Runs `amipub verify`.
 pub async fn run(args: &VerifyOptions) -> Result<(), Error> {
+    if let Some(channel) = &args.channel {
+        return super::verify_channel::run(args, channel).await;
+    }
     let config = config::load(&args.config, &args.regions_file).map_err(Error::Config)?;
     if !args.ami_ids.exists() {
         return Err(Error::Usage(vec![format!(

@@ -44,12 +44,11 @@ pub struct Registry<'a> {
 }
 
 impl<'a> Registry<'a> {
-    /// The registry of `config`, if its profile has one; `clients` must include the
-    /// registry's region.
+    /// The registry of `config`, if its profile has one and `clients` include its region.
     pub fn of(config: &'a Config, clients: &'a Clients) -> Option<Registry<'a>> {
         let settings = config.p().registry.as_ref()?;
         let parameter = config.templates.ssm_parameter.as_ref()?;
-        let s3 = clients.region(&settings.region).s3.clone();
+        let s3 = clients.try_region(&settings.region)?.s3.clone();
         Some(Registry {
             settings,
             parameter,

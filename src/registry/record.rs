@@ -152,6 +152,7 @@ pub async fn record(
                 VersionSummary {
                     status: doc.status,
                     builds: doc.builds.len(),
+                    regions: doc.builds.values().map(|b| b.region.clone()).collect(),
                     created_at: created,
                     updated_at: doc.updated_at.clone(),
                     revoked,

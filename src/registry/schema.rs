@@ -90,6 +90,9 @@ pub struct VersionSummary {
     pub status: Completeness,
     /// How many builds it holds.
     pub builds: usize,
+    /// The regions its builds are in.
+    #[serde(default)]
+    pub regions: std::collections::BTreeSet<String>,
     /// When it was first recorded.
     pub created_at: String,
     /// When it last changed.

@@ -31,14 +31,7 @@ pub fn parameters(
 ) -> BTreeMap<String, Vec<Parameter>> {
     let mut by_region: BTreeMap<String, Vec<Parameter>> = BTreeMap::new();
     for b in version.builds.values() {
-        let name = template.render_by(|p| match p {
-            "artifact" => artifact.to_string(),
-            "channel" => channel.to_string(),
-            "release" => b.release.clone(),
-            "release_dotted" => crate::config::template::dotted_release(&b.release),
-            "virt" => b.virtualization.short().to_string(),
-            _ => b.virtualization.as_str().to_string(),
-        });
+        let name = name(template, artifact, channel, &b.release, b.virtualization);
         by_region
             .entry(b.region.clone())
             .or_default()
@@ -49,6 +42,24 @@ pub fn parameters(
             });
     }
     by_region
+}
+
+/// The parameter of `channel` for a release and virtualization type.
+pub fn name(
+    template: &Template,
+    artifact: &str,
+    channel: &str,
+    release: &str,
+    virt: crate::config::Virtualization,
+) -> String {
+    template.render_by(|p| match p {
+        "artifact" => artifact.to_string(),
+        "channel" => channel.to_string(),
+        "release" => release.to_string(),
+        "release_dotted" => crate::config::template::dotted_release(release),
+        "virt" => virt.short().to_string(),
+        _ => virt.as_str().to_string(),
+    })
 }
 
 /// What a region's parameters hold now, by name (absent ones are left out).

@@ -75,12 +75,14 @@ pub(super) async fn checks(opts: &ReleaseOptions, git: &Git, tag: &str) -> Resul
         }
         Err(e) => return Err(e),
     };
-    let clients = Clients::connect(
-        &opts.publish.run.aws,
-        selected.builds.iter().map(|b| b.region.as_str()),
-    )
-    .await?;
-    let preflight = engine::preflight::run(
+    let registry_region = config.p().registry.as_ref().map(|r| r.region.as_str());
+    let regions = selected
+        .builds
+        .iter()
+        .map(|b| b.region.as_str())
+        .chain(registry_region);
+    let clients = Clients::connect(&opts.publish.run.aws, regions).await?;
+    let mut preflight = engine::preflight::run(
         &clients,
         &selected.builds,
         &opts.version,
@@ -88,6 +90,11 @@ pub(super) async fn checks(opts: &ReleaseOptions, git: &Git, tag: &str) -> Resul
         engine::url_lifetime(&config.p().timeouts),
     )
     .await;
+    if let Some(reg) = crate::registry::Registry::of(&config, &clients) {
+        let (problems, _) = crate::registry::record::preflight(&reg, &opts.version).await;
+        preflight.problems.extend(problems);
+    }
+    problems.extend(channel_problems(opts, &config));
     if !problems.is_empty() || !preflight.problems.is_empty() {
         return Err(report_problems(problems, preflight.problems));
     }
@@ -297,4 +304,32 @@ pub(super) fn relative_to(root: &Path, path: &Path) -> PathBuf {
     let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
     let p = canon(path);
     p.strip_prefix(&root).map(Path::to_path_buf).unwrap_or(p)
+}
+
+/// `--channel` names a channel of the profile's registry, and a candidate never goes to a
+/// public one.
+fn channel_problems(opts: &ReleaseOptions, config: &Config) -> Vec<String> {
+    let Some(channel) = &opts.channel else {
+        return Vec::new();
+    };
+    let Some(registry) = &config.p().registry else {
+        return vec![format!(
+            "--channel {channel}: the profile has no registry: section"
+        )];
+    };
+    match registry.channels.get(channel) {
+        None => vec![format!(
+            "--channel {channel}: the profile's registry has no such channel ({})",
+            registry
+                .channels
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        )],
+        Some(c) if c.public && opts.candidate => vec![format!(
+            "--channel {channel} is public, and a --candidate release is private: promote candidates to a private channel"
+        )],
+        Some(_) => Vec::new(),
+    }
 }

@@ -1,7 +1,7 @@
 //! `amipub release`: the legacy kit's release checklist as one command. Checks first (nothing
-//! changes if any fails), then the steps of [`steps::ALL`]: set version, branch and permissions
-//! in the profile; publish; verify; commit the outputs, the profile and a CHANGELOG entry;
-//! tag; push. One loop renders every step, as what it would do (`--dry-run`) or as what it
+//! changes if any fails), then the steps of [`steps::steps`]: set version, branch and
+//! permissions in the profile; publish; verify; commit the outputs, the profile and a CHANGELOG
+//! entry; tag; push; point a registry channel at it (`--channel`). One loop renders every step, as what it would do (`--dry-run`) or as what it
 //! did. A re-run after a failure finds what is already done and skips it, and publish reuses
 //! the AMIs already published. Nothing is tagged unless every build published and
 //! verification found no difference.
@@ -77,7 +77,7 @@ pub async fn run(opts: &ReleaseOptions) -> Result<(), Error> {
             "not confirmed; nothing was changed (pass --yes to skip the question)".into(),
         ]));
     }
-    for step in steps::ALL {
+    for step in steps::steps(opts) {
         let n = step.number();
         if opts.dry_run {
             show(n, &step.describe(&release));

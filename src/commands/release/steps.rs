@@ -33,17 +33,27 @@ pub enum ReleaseStep {
     Tag,
     /// Push the commit and the tag (`--push`).
     Push,
+    /// Point the registry channel at the release (`--channel`).
+    Promote,
 }
 
 /// Every step, in order.
-pub const ALL: [ReleaseStep; 6] = [
+const ALL: [ReleaseStep; 7] = [
     ReleaseStep::Profile,
     ReleaseStep::Publish,
     ReleaseStep::Verify,
     ReleaseStep::Commit,
     ReleaseStep::Tag,
     ReleaseStep::Push,
+    ReleaseStep::Promote,
 ];
+
+/// The steps of a release of `opts`, in order (promote only with `--channel`).
+pub fn steps(opts: &ReleaseOptions) -> Vec<ReleaseStep> {
+    ALL.into_iter()
+        .filter(|s| *s != ReleaseStep::Promote || opts.channel.is_some())
+        .collect()
+}
 
 /// One checklist line and the lines under it.
 #[derive(Debug)]
@@ -181,6 +191,14 @@ impl ReleaseStep {
                 Line::new(Mark::Would, format!("create the annotated tag {}", r.tag))
             }
             ReleaseStep::Push => push_line(r, true),
+            ReleaseStep::Promote => Line::new(
+                Mark::Would,
+                format!(
+                    "point the registry channel {} at {}",
+                    r.opts.channel.as_deref().unwrap_or("-"),
+                    r.opts.version
+                ),
+            ),
         }
     }
 
@@ -193,6 +211,7 @@ impl ReleaseStep {
             ReleaseStep::Commit => commit(r).await,
             ReleaseStep::Tag => tag(r).await,
             ReleaseStep::Push => push(r).await,
+            ReleaseStep::Promote => promote(r).await,
         }
     }
 }
@@ -470,4 +489,30 @@ async fn push(r: &mut Release<'_>) -> Result<Line, Failure> {
         Mark::Done,
         format!("pushed the commit and {} to {remote}", r.tag),
     ))
+}
+
+async fn promote(r: &mut Release<'_>) -> Result<Line, Failure> {
+    let channel = r.opts.channel.clone().unwrap_or_default();
+    let Some(reg) = crate::registry::Registry::of(&r.found.config, &r.found.clients) else {
+        return Err(Error::Usage(vec![
+            "--channel needs the profile's registry: section".into(),
+        ])
+        .into());
+    };
+    match crate::registry::channels::promote(&reg, &r.opts.version, &channel, false).await {
+        Ok(p) => Ok(Line::new(
+            Mark::Done,
+            format!(
+                "pointed {channel} at {} (was {})",
+                p.to,
+                p.from.as_deref().unwrap_or("nothing")
+            ),
+        )),
+        Err(e) => Err(Failure {
+            line: Some(Line::new(Mark::Failed, format!("promote to {channel}: {e}"))),
+            error: Error::Failed(
+                "the release is published, committed and tagged; run the same command again to promote it".into(),
+            ),
+        }),
+    }
 }
