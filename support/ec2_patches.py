@@ -16,6 +16,8 @@ named gaps of moto and reproduces documented EC2 behaviour (its docstring cites 
   the image and its snapshots at creation); moto ignores CopyImage's ClientToken.
 - patch_run_instances_token: moto ignores RunInstances' ClientToken, so a retry launches again
   (EC2: the same reservation, or IdempotentParameterMismatch if the parameters differ).
+- patch_image_deprecation: moto has no EnableImageDeprecation nor DisableImageDeprecation (EC2:
+  the owner sets or clears an AMI's deprecation time, which DescribeImages reports).
 
 Not patched, because moto 5.2.5 already does as EC2: TagSpecifications of CreateSecurityGroup
 (security-group) and RunInstances (instance, volume); DeregisterImage in any image state.
@@ -31,9 +33,12 @@ Internals of moto 5.2.5 relied on: the response classes AmisResponse and Instanc
 InvalidTaggableResourceType, the backend's `amis` dict and `account_id`, Ami.ebs_snapshot (the
 one snapshot moto makes per image), TaggedEC2Resource.add_tags, and the serializer reading
 Image.State from `ami.state`, Image.StateReason from `ami.state_reason` and Snapshot.State from
-`snapshot.status`.
+`snapshot.status`, Image.DeprecationTime from `ami.deprecation_time`; Ami.is_public,
+Ami.creation_date (naive UTC), the backend's `deleted_amis`, UnvailableAMIIdError and
+MalformedAMIIdError.
 """
 
+import datetime
 import fnmatch
 import threading
 import time
@@ -50,6 +55,7 @@ def apply_all(control):
     patch_image_states(control)
     patch_image_creation()
     patch_run_instances_token()
+    patch_image_deprecation()
 
 
 def _error(code, message):
@@ -389,3 +395,143 @@ def patch_run_instances_token():
         return result
 
     InstanceResponse.run_instances = run_instances
+
+
+def _utcnow():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def _years_later(moment, years):
+    """`moment` `years` calendar years later (29 February becomes 28 February)."""
+    try:
+        return moment.replace(year=moment.year + years)
+    except ValueError:
+        return moment.replace(year=moment.year + years, day=28)
+
+
+def _deprecate_at(response):
+    """DeprecateAt as an aware UTC datetime; moto's parser gives a datetime or the raw string."""
+    from moto.ec2.exceptions import MissingParameterError
+
+    value = response._get_param("DeprecateAt")
+    if value in (None, ""):
+        raise MissingParameterError("DeprecateAt")
+    if isinstance(value, (int, float)):
+        value = datetime.datetime.fromtimestamp(value, datetime.timezone.utc)
+    elif not isinstance(value, datetime.datetime):
+        from botocore.utils import parse_timestamp
+
+        try:
+            value = parse_timestamp(str(value).strip('"'))
+        except Exception:
+            raise _error(
+                "InvalidParameterValue", f"Value ({value}) for parameter DeprecateAt is invalid."
+            )
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.timezone.utc)
+    return value.astimezone(datetime.timezone.utc)
+
+
+def _to_minute(moment):
+    """`moment` rounded to the nearest minute (from 30 seconds on, up)."""
+    base = moment.replace(second=0, microsecond=0)
+    if moment - base >= datetime.timedelta(seconds=30):
+        base += datetime.timedelta(minutes=1)
+    return base
+
+
+def _own_image(backend, ami_id):
+    """The caller's image `ami_id`, or EC2's error for an ID it cannot deprecate.
+
+    Unknown in this Region: InvalidAMIID.NotFound, "Invalid ImageId: ami-..." (as real EC2 words
+    it for EnableImageDeprecation, hashicorp/packer-plugin-amazon#259); deregistered:
+    InvalidAMIID.Unavailable (moto's own error, as for DeregisterImage); another account's
+    image: InvalidAMIID.Unavailable too, since only the owner may deprecate an AMI (user guide,
+    "Deprecate an AMI"; EC2 does not document the error code, so this is a choice)."""
+    from moto.ec2.exceptions import MalformedAMIIdError, UnvailableAMIIdError
+
+    if not (ami_id or "").startswith("ami-"):
+        raise MalformedAMIIdError([ami_id or ""])
+    ami = backend.amis.get(ami_id)
+    if ami is None:
+        if ami_id in getattr(backend, "deleted_amis", ()):
+            raise UnvailableAMIIdError(ami_id)
+        raise _error("InvalidAMIID.NotFound", f"Invalid ImageId: {ami_id}")
+    if ami.owner_id != backend.account_id:
+        raise UnvailableAMIIdError(ami_id)
+    return ami
+
+
+def _check_deprecate_at(ami, at, now):
+    """InvalidParameterValue unless `at` is allowed for `ami` at `now` (see patch_image_deprecation)."""
+    if at < now:
+        raise _error(
+            "InvalidParameterValue",
+            f"The deprecation time {at:%Y-%m-%dT%H:%M:%SZ} is in the past. "
+            "You can't specify a date in the past.",
+        )
+    limit, what = _years_later(now, 10), "10 years from now"
+    if ami.is_public:
+        created = ami.creation_date
+        if isinstance(created, datetime.datetime):
+            if created.tzinfo is None:
+                created = created.replace(tzinfo=datetime.timezone.utc)
+            limit, what = _years_later(created, 2), "2 years from the creation date of a public AMI"
+    if at > limit:
+        raise _error(
+            "InvalidParameterValue",
+            f"The deprecation time {at:%Y-%m-%dT%H:%M:%SZ} is too far in the future. "
+            f"The upper limit is {what}.",
+        )
+
+
+def patch_image_deprecation():
+    """EnableImageDeprecation and DisableImageDeprecation, and DeprecationTime in DescribeImages.
+
+    Gap: moto 5.2.5 implements neither action (moto answers that it does not know them), and
+    its images never have a deprecation time. amipub's `revoke --deprecate` sets one on each
+    AMI of a version, so the emulator reproduces what EC2 does:
+
+    - EnableImageDeprecation(ImageId, DeprecateAt) (API reference, EnableImageDeprecation,
+      https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_EnableImageDeprecation.html,
+      and the user guide's "Deprecate an Amazon EC2 AMI",
+      https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ami-deprecate.html): only the owner
+      deprecates an AMI (errors: _own_image); "You can't specify a date in the past" and "The
+      upper limit for DeprecateAt is 10 years from now, except for public AMIs, where the upper
+      limit is 2 years from the creation date" (refused with InvalidParameterValue; EC2 does not
+      document the code or message, so these are ours); "If you specify a value for seconds,
+      Amazon EC2 rounds the seconds to the nearest minute". The limits are checked on the time
+      as requested, the rounded one is stored. It answers <return>true</return>.
+    - DescribeImages then reports `deprecationTime` ("The date and time to deprecate the AMI,
+      in UTC, in the following format: YYYY-MM-DDTHH:MM:SSZ. If you specified a value for
+      seconds, Amazon EC2 rounds the seconds to the nearest minute", API reference, "Image";
+      sent as e.g. 2026-11-21T15:02:00.000Z, as in the API reference's example). moto's
+      serializer reads it from `ami.deprecation_time`, a plain attribute: the pending-image
+      clock and the frozen moment of patch_image_states are untouched.
+    - DisableImageDeprecation(ImageId) clears it (API reference, DisableImageDeprecation), with
+      the same ownership errors, and answers <return>true</return>.
+
+    Not reproduced: a deprecated AMI's reduced visibility to other accounts in DescribeImages
+    (amipub describes its own images, which EC2 always lists); CopyImage does not carry the
+    deprecation time over (moto's copy does not either). Whether EC2 allows it on a pending
+    image is not documented: allowed, as moto would.
+    """
+    from moto.core.responses import ActionResult
+    from moto.ec2.responses.amis import AmisResponse
+
+    def enable_image_deprecation(self):
+        self.error_on_dryrun()
+        ami = _own_image(self.ec2_backend, self._get_param("ImageId"))
+        at = _deprecate_at(self)
+        _check_deprecate_at(ami, at, _utcnow())
+        ami.deprecation_time = _to_minute(at).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        return ActionResult({"Return": True})
+
+    def disable_image_deprecation(self):
+        self.error_on_dryrun()
+        ami = _own_image(self.ec2_backend, self._get_param("ImageId"))
+        ami.deprecation_time = None
+        return ActionResult({"Return": True})
+
+    AmisResponse.enable_image_deprecation = enable_image_deprecation
+    AmisResponse.disable_image_deprecation = disable_image_deprecation

@@ -430,3 +430,39 @@ fn unquoted_values_are_read_exactly_as_written() {
         "{out}"
     );
 }
+
+#[test]
+fn registry_settings_that_aws_or_deployments_would_refuse() {
+    let s = Scratch::new();
+    let profile = std::fs::read_to_string(s.path(P)).unwrap();
+    s.write(
+        P,
+        &format!(
+            "{profile}registry:\n  bucket: comboami.registry\n  region: us-north-1\n  artifact: Combo AMI\n  channels:\n    Stable!: {{ public: true }}\n  ssm_parameter: \"/{{artifact}}/{{release}}/{{virt}}\"\n"
+        ),
+    );
+    let err = plan_fails(&s, &[]);
+    for part in [
+        "registry.bucket:",
+        "registry.region: unknown region \"us-north-1\"",
+        "registry.artifact \"Combo AMI\" must be 1 to 64 lowercase letters",
+        "registry.channels: channel \"Stable!\"",
+        "registry.ssm_parameter must use {channel}",
+    ] {
+        assert!(err.contains(part), "{part} not in {err}");
+    }
+    insta::assert_snapshot!(err);
+
+    let s = Scratch::new();
+    s.write(
+        P,
+        &format!(
+            "{profile}registry:\n  bucket: comboami-registry\n  region: us-east-1\n  artifact: comboami\n  ssm_parameter: \"aws/{{artifact}}/{{channel}}/{{release}}/{{virt}}/{{region}}\"\n"
+        ),
+    );
+    let err = plan_fails(&s, &[]);
+    assert!(
+        err.contains("registry.ssm_parameter: unknown placeholder {region}"),
+        "{err}"
+    );
+}

@@ -413,6 +413,12 @@ fn a_region_whose_parameter_write_fails_leaves_the_channel_and_a_rerun_finishes(
     promote(&s, &emu, "2.6.2", 0);
     assert_eq!(parameters(&emu, PARAM), amis(&s, &emu, "2.6.2"));
     assert_eq!(channel(&s, &emu, "stable").as_deref(), Some("2.6.2"));
+
+    // cleanup of everything amipub made never takes the registry for a staging bucket.
+    let mut c = s.against(&emu, "cleanup");
+    run_expect(c.args(["--all-regions", "--force", "--yes"]), 0);
+    assert!(block(emu.bucket_exists("us-east-1", "comboami-registry")));
+    assert_eq!(channel(&s, &emu, "stable").as_deref(), Some("2.6.2"));
 }
 
 #[test]
