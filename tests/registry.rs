@@ -232,6 +232,23 @@ fn promote_points_every_region_at_the_version_and_revoke_rolls_back() {
     publish(&s, &emu, "2.6.2", &[]);
     let first = amis(&s, &emu, "2.6.2");
     assert_eq!(first.len(), 2, "{first:?}");
+    // The registry's bucket was created private and encrypted, tagged as the registry's.
+    block(async {
+        let (_, s3) = emu.clients("us-east-1").await;
+        let b = "comboami-registry";
+        let block = s3.get_public_access_block().bucket(b).send().await.unwrap();
+        let conf = block.public_access_block_configuration.unwrap();
+        assert_eq!(conf.block_public_acls, Some(true));
+        assert_eq!(conf.restrict_public_buckets, Some(true));
+        assert!(s3.get_bucket_encryption().bucket(b).send().await.is_ok());
+        let tags = s3.get_bucket_tagging().bucket(b).send().await.unwrap();
+        assert!(
+            tags.tag_set()
+                .iter()
+                .any(|t| t.key() == "amipub:registry" && t.value() == "comboami")
+        );
+        assert!(!tags.tag_set().iter().any(|t| t.key() == "amipub:managed"));
+    });
 
     let out = promote(&s, &emu, "2.6.2", 0);
     assert!(out.contains("stable: (none) -> 2.6.2"), "{out}");
@@ -299,10 +316,24 @@ fn promote_points_every_region_at_the_version_and_revoke_rolls_back() {
         &s,
         &emu,
         &["revoke", "2.6.3"],
-        &["--reason", "broken cassandra.yaml", "--rollback", "--yes"],
+        &[
+            "--reason",
+            "broken cassandra.yaml",
+            "--rollback",
+            "--deprecate",
+            "--yes",
+        ],
         0,
     );
     assert!(out.contains("stable: 2.6.3 -> 2.6.2"), "{out}");
+    block(async {
+        for (region, ami) in &second {
+            let (ec2, _) = emu.clients(region).await;
+            let img = ec2.describe_images().image_ids(ami).send().await.unwrap();
+            let when = img.images()[0].deprecation_time();
+            assert!(when.is_some(), "{ami} in {region} is set to deprecate");
+        }
+    });
     assert_eq!(
         parameters(&emu, PARAM),
         first,

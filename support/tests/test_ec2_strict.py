@@ -9,6 +9,7 @@ import os
 import time
 import unittest
 import uuid
+from datetime import datetime, timedelta, timezone
 
 import boto3
 from botocore.config import Config
@@ -312,6 +313,78 @@ class Ec2StrictTest(EmulatedTestCase):
         self.assertTrue(vols["Volumes"])
         for v in vols["Volumes"]:
             self.assertEqual(self.tags(v), {"k": "volume"})
+
+    # 5. deprecation
+
+    def own_image(self, ec2):
+        return ec2.register_image(Name=self.name(), ImageLocation=self.manifest())["ImageId"]
+
+    def test_enable_image_deprecation_rounds_to_the_minute_and_describe_images_shows_it(self):
+        ec2 = self.client("ec2")
+        image_id = self.own_image(ec2)
+        self.assertNotIn("DeprecationTime", self.image(ec2, image_id))
+        ahead = datetime.now(timezone.utc) + timedelta(minutes=2)
+        for second, minutes in ((40, 1), (10, 0)):  # from 30 seconds on, up; else down
+            at = ahead.replace(second=second, microsecond=123000)
+            self.assertTrue(ec2.enable_image_deprecation(ImageId=image_id, DeprecateAt=at)["Return"])
+            want = at.replace(second=0, microsecond=0) + timedelta(minutes=minutes)
+            img = self.image(ec2, image_id)  # pending or not: DescribeImages reports it
+            self.assertEqual(img["DeprecationTime"], want.strftime("%Y-%m-%dT%H:%M:00.000Z"))
+        self.assertEqual(self.wait_settled(ec2, image_id)["State"], "available")
+        self.assertIn("DeprecationTime", self.image(ec2, image_id))
+
+    def test_enable_image_deprecation_refuses_a_time_in_the_past_or_beyond_ten_years(self):
+        ec2 = self.client("ec2")
+        image_id = self.own_image(ec2)
+        now = datetime.now(timezone.utc)
+        for at in (now - timedelta(minutes=5), now + timedelta(days=3660 + 3)):
+            with self.assertRaises(ClientError) as cm:
+                ec2.enable_image_deprecation(ImageId=image_id, DeprecateAt=at)
+            self.assertError(cm, "InvalidParameterValue")
+        self.assertNotIn("DeprecationTime", self.image(ec2, image_id))
+        ec2.enable_image_deprecation(ImageId=image_id, DeprecateAt=now + timedelta(days=3 * 365))
+
+    def test_a_public_image_deprecates_at_most_two_years_after_its_creation(self):
+        ec2 = self.client("ec2")
+        image_id = self.own_image(ec2)
+        self.wait_settled(ec2, image_id)
+        ec2.modify_image_attribute(ImageId=image_id, LaunchPermission={"Add": [{"Group": "all"}]})
+        now = datetime.now(timezone.utc)
+        with self.assertRaises(ClientError) as cm:
+            ec2.enable_image_deprecation(ImageId=image_id, DeprecateAt=now + timedelta(days=740))
+        self.assertError(cm, "InvalidParameterValue")
+        ec2.enable_image_deprecation(ImageId=image_id, DeprecateAt=now + timedelta(days=700))
+
+    def test_enable_image_deprecation_refuses_unknown_deregistered_and_others_images(self):
+        ec2 = self.client("ec2")
+        at = datetime.now(timezone.utc) + timedelta(minutes=2)
+        gone = self.own_image(ec2)
+        ec2.deregister_image(ImageId=gone)
+        for image_id, code in (("ami-0123456789abcdef0", "InvalidAMIID.NotFound"),
+                               ("nope", "InvalidAMIID.Malformed"),
+                               (gone, "InvalidAMIID.Unavailable"),
+                               (SOURCE_AMI, "InvalidAMIID.Unavailable")):
+            with self.assertRaises(ClientError) as cm:
+                ec2.enable_image_deprecation(ImageId=image_id, DeprecateAt=at)
+            self.assertError(cm, code)
+        # the image is in REGION only
+        mine = self.own_image(ec2)
+        with self.assertRaises(ClientError) as cm:
+            self.client("ec2", OTHER_REGION).enable_image_deprecation(ImageId=mine, DeprecateAt=at)
+        self.assertError(cm, "InvalidAMIID.NotFound")
+        with self.assertRaises(ClientError) as cm:
+            ec2.disable_image_deprecation(ImageId="ami-0123456789abcdef0")
+        self.assertError(cm, "InvalidAMIID.NotFound")
+
+    def test_disable_image_deprecation_clears_it(self):
+        ec2 = self.client("ec2")
+        image_id = self.own_image(ec2)
+        at = datetime.now(timezone.utc) + timedelta(minutes=2)
+        ec2.enable_image_deprecation(ImageId=image_id, DeprecateAt=at)
+        self.assertIn("DeprecationTime", self.image(ec2, image_id))
+        self.assertTrue(ec2.disable_image_deprecation(ImageId=image_id)["Return"])
+        self.assertNotIn("DeprecationTime", self.image(ec2, image_id))
+        self.assertTrue(ec2.disable_image_deprecation(ImageId=image_id)["Return"])  # again: fine
 
 
 if __name__ == "__main__":
