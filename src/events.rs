@@ -13,6 +13,8 @@ pub enum Step {
     Replace,
     /// Stage the provisioning script in the region's bucket.
     Stage,
+    /// Copy mode: copy the home build's AMI here and wait until it is available.
+    Copy,
     /// Launch the build instance.
     Launch,
     /// Wait for the bootstrap to provision and power off.
@@ -31,6 +33,7 @@ impl Step {
         match self {
             Step::Replace => "deregistering the AMI that has the same name",
             Step::Stage => "staging files for the build instance",
+            Step::Copy => "copying the AMI from the home region",
             Step::Launch => "launching the build instance",
             Step::Provision => "provisioning (and bundling, for instance-store builds)",
             Step::Image => "creating the AMI",
@@ -55,6 +58,9 @@ pub struct Artifact {
     pub snapshot_ids: Vec<String>,
     /// True when an earlier run had already published it.
     pub reused: bool,
+    /// Copy mode: the AMI it was copied from (`region:ami-...`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub copied_from: Option<String>,
     /// The run that published it.
     pub run_id: String,
 }

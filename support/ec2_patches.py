@@ -24,6 +24,7 @@ Not patched, because moto 5.2.5 already does as EC2: TagSpecifications of Create
 
 Control (the emulator's <work>/control.json, re-read whenever an image is created):
   "image_pending_seconds": seconds a new image stays pending (CLI --image-pending-seconds),
+  "image_pending_seconds_in": {"<region>": seconds}, the same for the images of one region,
   "image_fail": [fnmatch globs]: an image whose name matches ends `failed` instead of available,
   "image_fail_reason": the failed image's StateReason message; its Code is the message's
       "Server.X"/"Client.X" prefix, else Server.InternalError.
@@ -237,7 +238,13 @@ def _start_clock(ami):
         ami._amipub_final = "failed"
         ami._amipub_reason = conf.get("image_fail_reason") or DEFAULT_IMAGE_FAIL_REASON
     ami.ebs_snapshot._amipub_image = ami
-    ami._amipub_ready_at = time.monotonic() + float(conf.get("image_pending_seconds") or 0)
+    # A region of its own pace (image_pending_seconds_in: {"eu-west-1": 5}): copies into a
+    # slow region, as when AWS copies across the world.
+    region = getattr(ami.ec2_backend, "region_name", "")
+    pending = (conf.get("image_pending_seconds_in") or {}).get(region)
+    if pending is None:
+        pending = conf.get("image_pending_seconds") or 0
+    ami._amipub_ready_at = time.monotonic() + float(pending)
 
 
 def _check_name(backend, name):

@@ -26,6 +26,7 @@ fn artifact(build: &str, ami: &str, reused: bool) -> Artifact {
         snapshot_ids: vec!["snap-0123456789abcdef0".into()],
         reused,
         run_id: "20261121T053115Z-1a2b3c".into(),
+        copied_from: None,
     }
 }
 

@@ -27,6 +27,13 @@ pub struct SelectionArgs {
     /// Leave out builds matching these comma-separated globs (repeatable), e.g. --except '*-pv'
     #[arg(long, value_name = "PATTERNS")]
     pub except: Vec<String>,
+    /// Build in every region, or build once in the home region and copy (default: the
+    /// profile's strategy), e.g. --strategy copy
+    #[arg(long, value_enum, value_name = "STRATEGY")]
+    pub strategy: Option<crate::config::Strategy>,
+    /// Where copy mode builds (default: the profile's home_region), e.g. --home-region us-east-1
+    #[arg(long, value_name = "REGION")]
+    pub home_region: Option<String>,
 }
 
 /// How AWS is reached.

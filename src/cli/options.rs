@@ -40,6 +40,8 @@ impl SelectionArgs {
                 regions: self.region.clone(),
                 only,
                 except,
+                strategy: self.strategy,
+                home_region: self.home_region.clone(),
             },
         })
     }

@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 
 pub use diagnostics::{Diagnostic, Diagnostics};
 pub use profile::{
-    Backing, Bundle, ChannelSettings, LaunchPermissions, Profile, Provision, RegistrySettings,
-    Timeouts,
+    Backing, Bundle, ChannelSettings, CopySettings, LaunchPermissions, Profile, Provision,
+    RegistrySettings, Strategy, Timeouts,
 };
 pub use regions::{RegionEntry, RegionsFile};
 pub use signing::SigningMaterial;
@@ -228,6 +228,7 @@ fn check_profile(
     check_lists(path, p, regions, diags);
     check_instance_store(path, p, diags);
     check_timeouts(path, p, diags);
+    check_copies(path, p, diags);
     let ssm_parameter = registry::check(path, p, diags);
     let mut templates = templates?;
     templates.ssm_parameter = ssm_parameter;
@@ -549,5 +550,53 @@ fn check_list_duplicates<S: AsRef<str>>(
                 Some("remove the repeated entry".into()),
             );
         }
+    }
+}
+
+/// Copy mode: a known home region, sane bounds, KMS keys only for EBS images in known regions.
+fn check_copies(path: &Path, p: &Located<Profile>, diags: &mut Diagnostics) {
+    let v = &p.value;
+    if let Some(home) = &v.home_region
+        && !rules::is_known_region(home)
+    {
+        diags.push(
+            path,
+            p.line(&[Seg::Key("home_region")]),
+            format!("home_region: unknown region \"{home}\""),
+            Some(format!("use an AWS region name: {}", suggest_region(home))),
+        );
+    }
+    if !(1..=50).contains(&v.copies.max_per_region) {
+        diags.push(
+            path,
+            p.line(&[Seg::Key("copies"), Seg::Key("max_per_region")]),
+            format!(
+                "copies.max_per_region is {}; it must be from 1 to 50",
+                v.copies.max_per_region
+            ),
+            Some(
+                "AWS lets a region take a limited number of concurrent copies; 5 is the default"
+                    .into(),
+            ),
+        );
+    }
+    for region in v.copies.kms_keys.keys() {
+        if !rules::is_known_region(region) {
+            let line = p.key_line(&[Seg::Key("copies"), Seg::Key("kms_keys")], region);
+            diags.push(
+                path,
+                line,
+                format!("copies.kms_keys: unknown region \"{region}\""),
+                None,
+            );
+        }
+    }
+    if !v.copies.kms_keys.is_empty() && v.backing == Backing::InstanceStore {
+        diags.push(
+            path,
+            p.line(&[Seg::Key("copies"), Seg::Key("kms_keys")]),
+            "copies.kms_keys encrypts EBS snapshots, and this profile is instance-store",
+            Some("remove kms_keys, or set backing: ebs".into()),
+        );
     }
 }

@@ -73,6 +73,66 @@ pub struct Profile {
     /// Where published versions are recorded and channels kept (README, "Registry").
     #[serde(default)]
     pub registry: Option<RegistrySettings>,
+    /// Build in every region, or once in `home_region` and copy (README, "Copy mode").
+    #[serde(default)]
+    pub strategy: Strategy,
+    /// Where copy mode builds.
+    #[serde(default)]
+    pub home_region: Option<String>,
+    /// How copy mode copies.
+    #[serde(default)]
+    pub copies: CopySettings,
+}
+
+/// How the AMIs of the selected regions are made.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// A build instance in every region (the legacy kit's way).
+    #[default]
+    PerRegion,
+    /// One build per release and virtualization type in the home region, copied to the rest.
+    Copy,
+}
+
+impl Strategy {
+    /// As profiles and the plan write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::PerRegion => "per-region",
+            Strategy::Copy => "copy",
+        }
+    }
+}
+
+/// The profile's `copies:` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CopySettings {
+    /// At most this many copies in progress into one region (AWS allows more; copies beyond
+    /// its limit fail).
+    #[serde(default = "CopySettings::default_max")]
+    pub max_per_region: usize,
+    /// The KMS key that encrypts EBS copies, per destination region (none: as the source).
+    #[serde(default)]
+    pub kms_keys: BTreeMap<String, String>,
+}
+
+impl CopySettings {
+    fn default_max() -> usize {
+        5
+    }
+}
+
+impl Default for CopySettings {
+    fn default() -> Self {
+        CopySettings {
+            max_per_region: Self::default_max(),
+            kms_keys: BTreeMap::new(),
+        }
+    }
 }
 
 /// The profile's `registry:` section.

@@ -46,6 +46,8 @@ pub struct Made {
     pub log_path: Option<PathBuf>,
     /// When the build's presigned URLs expire, once it has any.
     pub urls_expire: Option<std::time::SystemTime>,
+    /// Copy mode: the AMI this build's was copied from (`region:ami-...`).
+    pub copied_from: Option<String>,
 }
 
 impl Made {
@@ -162,7 +164,8 @@ impl Engine {
             prefix: b.prefix(&self.opts.run_id),
             ..Made::default()
         };
-        let outcome = match self.run_steps(b, &mut made).await {
+        let ended = self.run_steps(b, &mut made).await;
+        let outcome = match ended {
             Ended::Done => self.publish(b, &mut made).await,
             Ended::Cancelled => self.cancelled(b, &mut made).await,
             Ended::Failed { step, error, keep } => {
@@ -177,6 +180,7 @@ impl Engine {
                 }
             }
         };
+        self.copies.ended(&b.name, &outcome);
         self.finished(b, outcome, started)
     }
 
@@ -195,9 +199,12 @@ impl Engine {
                 step: Step::Stage,
                 error,
             };
+            self.copies.ended(&b.name, &failed);
             return self.finished(b, failed, started);
         }
-        self.reuse(b, found).await
+        let outcome = self.reuse(b, found).await;
+        self.copies.ended(&b.name, &outcome);
+        outcome
     }
 
     /// The steps of `b`, in order, until one fails for good or a signal comes; a failed step
@@ -207,13 +214,17 @@ impl Engine {
         if self.preflight.replace.contains_key(&b.name) {
             steps.push(Step::Replace);
         }
-        steps.extend([
-            Step::Stage,
-            Step::Launch,
-            Step::Provision,
-            Step::Image,
-            Step::Permissions,
-        ]);
+        if b.copy_of.is_some() {
+            steps.extend([Step::Copy, Step::Permissions]);
+        } else {
+            steps.extend([
+                Step::Stage,
+                Step::Launch,
+                Step::Provision,
+                Step::Image,
+                Step::Permissions,
+            ]);
+        }
         let mut i = 0;
         while let Some(&step) = steps.get(i) {
             tokio::select! {
@@ -230,6 +241,12 @@ impl Engine {
             };
             self.ledger.record(&b.name, made);
             let Err(error) = result else {
+                if step == Step::Image
+                    && let Some(ami) = &made.image
+                {
+                    // The copies of this build may start: the AMI is available.
+                    self.copies.available(&b.name, &b.region, ami);
+                }
                 i += 1;
                 continue;
             };
@@ -307,6 +324,7 @@ impl Engine {
             snapshot_ids: std::mem::take(&mut made.snapshots),
             reused: false,
             run_id: self.opts.run_id.clone(),
+            copied_from: made.copied_from.clone(),
         };
         self.events.send(Event::Artifact(artifact.clone()));
         self.ledger.record(&b.name, made);
@@ -373,6 +391,7 @@ impl Engine {
         match step {
             Step::Replace => self.replace(b).await,
             Step::Stage => self.stage(b, made).await,
+            Step::Copy => self.copy(b, made).await,
             Step::Launch => self.launch(b, made).await,
             Step::Provision => self.provision(b, made).await,
             Step::Image => self.image(b, made).await,
@@ -530,7 +549,7 @@ impl Engine {
 
 /// A RunInstances client token unique to the run and build (EC2 allows 64 ASCII characters), so
 /// that a retried call cannot launch a second instance.
-fn client_token(run_id: &str, build: &str) -> String {
+pub(super) fn client_token(run_id: &str, build: &str) -> String {
     let t = format!("{run_id}-{build}");
     if t.len() <= 64 {
         t

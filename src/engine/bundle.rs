@@ -157,6 +157,7 @@ mod tests {
             bucket: "b".into(),
             env: Default::default(),
             tags: Default::default(),
+            copy_of: None,
         }
     }
 

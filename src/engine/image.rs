@@ -54,6 +54,12 @@ impl Engine {
             made.image = Some(id);
             self.ledger.record(&b.name, made);
         }
+        self.wait_available(b, made).await
+    }
+
+    /// Waits until the build's AMI is available (within `timeouts.image`), recording its
+    /// snapshots; an AMI that ends in another state fails the step with EC2's reason.
+    pub(super) async fn wait_available(&self, b: &Build, made: &mut Made) -> Result<(), StepError> {
         let image = made.image.clone().unwrap_or_default();
         let limit = self.opts.timeouts.image;
         let seen = tokio::time::timeout(limit, self.waiters.image_settled(&b.region, &image))

@@ -4,6 +4,7 @@
 pub mod bootstrap;
 mod build;
 mod bundle;
+mod copy;
 mod image;
 pub mod interact;
 pub mod lock;
@@ -34,6 +35,7 @@ use crate::events::{EventSink, Outcome};
 use crate::matrix::Build;
 
 pub use build::Made;
+pub use copy::CopyOptions;
 pub use image::expected_permissions;
 pub use interact::{Decision, Interact, NoInteraction};
 pub use preflight::Preflight;
@@ -93,6 +95,8 @@ pub struct EngineOptions {
     pub iam_instance_profile: Option<String>,
     /// Take staging buckets' locks even from a live holder (`--break-lock`).
     pub break_lock: bool,
+    /// How copy mode copies.
+    pub copies: copy::CopyOptions,
 }
 
 /// Everything a run needs, shared by its builds.
@@ -111,6 +115,8 @@ pub struct Engine {
     renewer: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Set when another run took a lock over: this run then stops without removing anything.
     lock_lost: Arc<std::sync::atomic::AtomicBool>,
+    /// Copy mode: home builds' AMIs as they become available, and copy slots.
+    copies: copy::Copies,
 }
 
 impl Engine {
@@ -148,6 +154,7 @@ impl Engine {
             leases: Mutex::new(Vec::new()),
             renewer: Mutex::new(None),
             lock_lost: Arc::default(),
+            copies: copy::Copies::default(),
         }
     }
 
@@ -164,7 +171,12 @@ impl Engine {
     /// Runs `builds` and returns each one's outcome, in the order given.
     pub async fn run(&self, builds: &[Build]) -> Vec<Outcome> {
         let limit = self.opts.max_parallel.max(1);
-        let mut results: Vec<(usize, Outcome)> = futures::stream::iter(builds.iter().enumerate())
+        self.copies.expect(builds);
+        // Builds that launch first: a copy waits for its home build, and must not hold the
+        // slot that home build needs.
+        let mut order: Vec<(usize, &Build)> = builds.iter().enumerate().collect();
+        order.sort_by_key(|(i, b)| (b.copy_of.is_some(), *i));
+        let mut results: Vec<(usize, Outcome)> = futures::stream::iter(order)
             .map(|(i, b)| async move { (i, self.run_one(b).await) })
             .buffer_unordered(limit)
             .collect()

@@ -246,6 +246,15 @@ async fn check_sources(
     region: &str,
     builds: &[&Build],
 ) -> Result<Vec<String>, String> {
+    // Copies launch nothing: their region's source AMI does not matter.
+    let builds: Vec<&Build> = builds
+        .iter()
+        .copied()
+        .filter(|b| b.copy_of.is_none())
+        .collect();
+    if builds.is_empty() {
+        return Ok(Vec::new());
+    }
     let ids: BTreeSet<&str> = builds.iter().map(|b| b.source_ami.as_str()).collect();
     let resp = c
         .ec2
@@ -259,15 +268,15 @@ async fn check_sources(
         .send()
         .await
         .map_err(|e| errors::describe(&e))?;
-    let states: HashMap<&str, &str> = resp
+    let states: HashMap<&str, &ImageState> = resp
         .images()
         .iter()
-        .filter_map(|i| Some((i.image_id()?, i.state()?.as_str())))
+        .filter_map(|i| Some((i.image_id()?, i.state()?)))
         .collect();
     let mut problems = Vec::new();
     for b in builds {
         match states.get(b.source_ami.as_str()) {
-            Some(&"available") => {}
+            Some(ImageState::Available) => {}
             Some(state) => problems.push(format!(
                 "{}: source AMI {} in {region} is {state}, not available",
                 b.name, b.source_ami

@@ -38,6 +38,7 @@ impl Engine {
                     snapshot_ids,
                     reused: true,
                     run_id: found.run_id.clone().unwrap_or_default(),
+                    copied_from: None,
                 };
                 self.events.send(Event::Artifact(artifact.clone()));
                 Outcome::Published { artifact }

@@ -115,6 +115,7 @@ fn render(
         source_ami: source_ami.to_string(),
         backing: p.backing,
         instance_type: p.instance_type.clone(),
+        copy_of: None,
         name,
     }
 }

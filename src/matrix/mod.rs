@@ -43,6 +43,9 @@ pub struct Build {
     /// The profile's extra tags, rendered.
     #[serde(skip)]
     pub tags: BTreeMap<String, String>,
+    /// Copy mode: the home build whose AMI this build copies (it launches no instance).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub copy_of: Option<String>,
 }
 
 impl Build {

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::{Build, Patterns, cell_names, expand};
-use crate::config::{Config, rules};
+use crate::config::{Config, Strategy, rules};
 use crate::error::Error;
 
 /// What the user asked for on the command line.
@@ -18,6 +18,10 @@ pub struct Selection {
     pub only: Patterns,
     /// Glob patterns a build name must not match.
     pub except: Patterns,
+    /// The strategy, overriding the profile's.
+    pub strategy: Option<Strategy>,
+    /// The home region, overriding the profile's.
+    pub home_region: Option<String>,
 }
 
 /// A region that would have been selected but is disabled in the regions file.
@@ -36,6 +40,15 @@ pub struct Selected {
     pub builds: Vec<Build>,
     /// Regions left out because they are disabled.
     pub skipped: Vec<SkippedRegion>,
+    /// Copy mode's home region, when the builds are copied from it.
+    pub home_region: Option<String>,
+}
+
+impl Selected {
+    /// How many build instances the builds launch (copies launch none).
+    pub fn launches(&self) -> usize {
+        self.builds.iter().filter(|b| b.copy_of.is_none()).count()
+    }
 }
 
 /// Applies `sel` to `config`'s matrix.
@@ -98,7 +111,11 @@ pub fn select(config: &Config, sel: &Selection) -> Result<Selected, Error> {
     let keep = |name: &str| {
         (sel.only.is_empty() || sel.only.any_matches(name)) && !sel.except.any_matches(name)
     };
-    let builds = expand(config, &enabled, keep).map_err(Error::Config)?;
+    let home_region = home_region(config, sel)?;
+    let builds = match &home_region {
+        None => expand(config, &enabled, keep).map_err(Error::Config)?,
+        Some(home) => copy_builds(config, &enabled, home, keep)?,
+    };
     if builds.is_empty() {
         let mut msg = vec!["no builds are selected".to_string()];
         msg.extend(
@@ -108,7 +125,73 @@ pub fn select(config: &Config, sel: &Selection) -> Result<Selected, Error> {
         );
         return Err(Error::Usage(msg));
     }
-    Ok(Selected { builds, skipped })
+    Ok(Selected {
+        builds,
+        skipped,
+        home_region,
+    })
+}
+
+/// Copy mode's home region (`None` in per-region mode): the command line's, or the profile's;
+/// it must be an enabled region of the regions file.
+fn home_region(config: &Config, sel: &Selection) -> Result<Option<String>, Error> {
+    let strategy = sel.strategy.unwrap_or(config.p().strategy);
+    if strategy != Strategy::Copy {
+        return Ok(None);
+    }
+    let Some(home) = sel
+        .home_region
+        .clone()
+        .or_else(|| config.p().home_region.clone())
+    else {
+        return Err(Error::Usage(vec![
+            "copy mode builds in a home region: set home_region in the profile or pass --home-region, e.g. --home-region us-east-1".into(),
+        ]));
+    };
+    match config.regions.value.regions.get(&home) {
+        None => Err(Error::Usage(vec![format!(
+            "--home-region {home}: not in {}",
+            config.regions_path.display()
+        )])),
+        Some(e) if e.disabled.is_some() => Err(Error::Usage(vec![format!(
+            "--home-region {home}: the region is disabled ({})",
+            e.disabled.as_deref().unwrap_or_default()
+        )])),
+        Some(_) => Ok(Some(home)),
+    }
+}
+
+/// Copy mode: the builds `keep` selects, each outside the home region copied from the home
+/// build of its release and virtualization type, which is selected with it.
+fn copy_builds(
+    config: &Config,
+    enabled: &[&str],
+    home: &str,
+    keep: impl Fn(&str) -> bool,
+) -> Result<Vec<Build>, Error> {
+    let p = config.p();
+    let mut homes = std::collections::BTreeSet::new();
+    for region in enabled {
+        for release in &p.releases {
+            for &virt in &p.virtualizations {
+                if keep(&super::build_name(region, release, virt)) {
+                    homes.insert(super::build_name(home, release, virt));
+                }
+            }
+        }
+    }
+    let mut regions: Vec<&str> = enabled.to_vec();
+    if !regions.contains(&home) {
+        regions.push(home);
+    }
+    let mut builds =
+        expand(config, &regions, |n| keep(n) || homes.contains(n)).map_err(Error::Config)?;
+    for b in &mut builds {
+        if b.region != home {
+            b.copy_of = Some(super::build_name(home, &b.release, b.virtualization));
+        }
+    }
+    Ok(builds)
 }
 
 fn list(names: &[String]) -> String {

@@ -51,6 +51,9 @@ pub struct ManifestBuild {
     pub started_at: Option<String>,
     /// When the AMI was published, or found published (RFC 3339).
     pub finished_at: String,
+    /// Copy mode: the AMI this one was copied from (`region:ami-...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copied_from: Option<String>,
     /// Fields amipub does not know, kept as they are.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
@@ -65,6 +68,9 @@ pub struct Manifest {
     pub last_run_id: String,
     /// Builds by name.
     pub builds: BTreeMap<String, ManifestBuild>,
+    /// Copy mode: the AMI this one was copied from (`region:ami-...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copied_from: Option<String>,
     /// Fields amipub does not know, kept as they are.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,

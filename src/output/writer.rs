@@ -113,6 +113,7 @@ impl OutputWriter {
                 run_id: a.run_id.clone(),
                 started_at,
                 finished_at,
+                copied_from: a.copied_from.clone(),
                 extra,
             },
         );

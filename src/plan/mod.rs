@@ -19,6 +19,11 @@ pub struct Plan {
     pub version: String,
     /// Branch baked into the image.
     pub branch: String,
+    /// `per-region` or `copy`.
+    pub strategy: &'static str,
+    /// Copy mode's home region.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub home_region: Option<String>,
     /// The selected builds.
     pub builds: Vec<PlannedBuild>,
     /// Regions skipped because they are disabled.
@@ -52,6 +57,9 @@ pub struct PlannedBuild {
     pub bucket: String,
     /// Where the build stages its files: `s3://bucket/<run-id>/<build>/`.
     pub s3_location: String,
+    /// Copy mode: the home build whose AMI is copied here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub copy_of: Option<String>,
 }
 
 /// The plan's counts.
@@ -61,6 +69,10 @@ pub struct Summary {
     pub builds: usize,
     /// Number of distinct regions.
     pub regions: usize,
+    /// Build instances launched.
+    pub launches: usize,
+    /// AMIs copied from the home region.
+    pub copies: usize,
 }
 
 impl Plan {
@@ -73,14 +85,23 @@ impl Plan {
             .collect();
         let mut regions: Vec<&str> = selected.builds.iter().map(|b| b.region.as_str()).collect();
         regions.dedup();
+        let launches = selected.launches();
         Plan {
             schema_version: PLAN_SCHEMA_VERSION,
+            strategy: if selected.home_region.is_some() {
+                "copy"
+            } else {
+                "per-region"
+            },
+            home_region: selected.home_region.clone(),
             profile: config.profile_path.display().to_string(),
             version: config.p().version.clone(),
             branch: config.p().branch.clone(),
             summary: Summary {
                 builds: builds.len(),
                 regions: regions.len(),
+                launches,
+                copies: builds.len() - launches,
             },
             builds,
             skipped_regions: selected.skipped.clone(),
@@ -129,6 +150,7 @@ impl Plan {
             self.version,
             self.branch
         ));
+        out.push_str(&self.strategy_line());
         if !self.skipped_regions.is_empty() {
             out.push_str(&format!(
                 "Skipped {}:\n",
@@ -154,8 +176,37 @@ fn planned(b: &Build, run_id: &str) -> PlannedBuild {
         backing: b.backing,
         instance_type: b.instance_type.clone(),
         bucket: b.bucket.clone(),
-        s3_location: format!("s3://{}/{}/", b.bucket, b.prefix(run_id)),
+        s3_location: match &b.copy_of {
+            Some(home) => format!("copy of {home}"),
+            None => format!("s3://{}/{}/", b.bucket, b.prefix(run_id)),
+        },
+        copy_of: b.copy_of.clone(),
     }
+}
+
+impl Plan {
+    /// How the AMIs are made, and what it costs in instance launches.
+    fn strategy_line(&self) -> String {
+        let s = &self.summary;
+        match &self.home_region {
+            Some(home) => format!(
+                "Strategy copy: {} in {home}, {} to the other regions; {} (per region: {})\n",
+                plural(s.launches, "build"),
+                count(s.copies, "copy", "copies"),
+                count(s.launches, "instance launch", "instance launches"),
+                s.builds
+            ),
+            None => format!(
+                "Strategy per-region: {} (one per AMI)\n",
+                count(s.launches, "instance launch", "instance launches")
+            ),
+        }
+    }
+}
+
+/// `1 copy`, `2 copies`: a count with its word's own plural.
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// `1 build`, `2 builds`.

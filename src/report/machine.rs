@@ -92,6 +92,7 @@ mod tests {
                 snapshot_ids: vec![],
                 reused: false,
                 run_id: "r".into(),
+                copied_from: None,
             }),
         })
         .unwrap();

@@ -235,5 +235,9 @@ fn engine_options(
         bundle: p.bundle.clone(),
         iam_instance_profile: p.iam_instance_profile.clone(),
         break_lock: run.break_lock,
+        copies: crate::engine::CopyOptions {
+            max_per_region: p.copies.max_per_region,
+            kms_keys: p.copies.kms_keys.clone(),
+        },
     }
 }

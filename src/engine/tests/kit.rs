@@ -59,6 +59,7 @@ pub fn build() -> Build {
         bucket: "test-bucket".into(),
         env: BTreeMap::new(),
         tags: BTreeMap::new(),
+        copy_of: None,
     }
 }
 
@@ -150,6 +151,7 @@ pub fn options() -> EngineOptions {
         bundle: Default::default(),
         iam_instance_profile: None,
         break_lock: false,
+        copies: Default::default(),
     }
 }
 
