@@ -107,7 +107,7 @@ def warm_up(endpoint, regions):
             Filters=[{"Name": "name", "Values": ["warm-up"]}])
 
 
-def run_amipub(binary, d, endpoint, only, poll, runs_dir=None):
+def run_amipub(binary, d, endpoint, only, poll, runs_dir=None, strategy=None):
     env = dict(os.environ, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
                AWS_EC2_METADATA_DISABLED="true", AWS_CONFIG_FILE="/dev/null",
                AWS_SHARED_CREDENTIALS_FILE="/dev/null",
@@ -122,6 +122,8 @@ def run_amipub(binary, d, endpoint, only, poll, runs_dir=None):
         args += ["--only", only]
     if runs_dir:
         args += ["--runs-dir", runs_dir]
+    if strategy:
+        args += ["--strategy", strategy[0], "--home-region", strategy[1]]
     start = time.monotonic()
     proc = subprocess.Popen(args, cwd=d, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     # VmHWM is the peak resident size of amipub's own memory since its exec; it only grows, so
@@ -156,6 +158,8 @@ def main():
     ap.add_argument("--poll-interval", default="2s", help="amipub's --poll-interval (its default: 2s)")
     ap.add_argument("--backing", choices=["ebs", "instance-store"], default="ebs")
     ap.add_argument("--repeat", type=int, default=1, help="measure K times; report medians")
+    ap.add_argument("--strategy", choices=["per-region", "copy"], default="per-region",
+                    help="copy: build once in the first region and copy to the others")
     ap.add_argument("--keep-runs", metavar="DIR", help="keep the N-build run's directory (events, logs) under DIR")
     ap.add_argument("--binary", default=None, help="amipub binary (default: target/release, else target/debug)")
     args = ap.parse_args()
@@ -184,7 +188,8 @@ def main():
             try:
                 warm_up(endpoint, regions)
                 runs = os.path.abspath(args.keep_runs) if args.keep_runs else None
-                wall, rss = run_amipub(binary, d, endpoint, None, args.poll_interval, runs)
+                strategy = (args.strategy, regions[0]) if args.strategy == "copy" else None
+                wall, rss = run_amipub(binary, d, endpoint, None, args.poll_interval, runs, strategy)
                 walls.append(wall)
                 rsss.append(rss)
                 counts = stats(endpoint)
@@ -203,6 +208,9 @@ def main():
     print(f"one build alone: {one:.1f}s{runs}{', '.join(f'{x:.1f}' for x in ones)})")
     print(f"{n} builds: {wall:.1f}s{runs}{', '.join(f'{x:.1f}' for x in walls)})  ratio {wall / one:.2f}")
     print(f"peak memory (amipub): {rss:.1f} MB")
+    launches = ours.get("ec2:RunInstances", 0)
+    print(f"strategy {args.strategy}: {launches} instance launches for {n} AMIs "
+          f"({launches / n:.2f} per AMI), {ours.get('ec2:CopyImage', 0)} copies")
     print(f"requests per AMI (amipub, EC2 + S3, polls included): {total / n:.2f}  ({total} in all)")
     for op, v in sorted(ours.items(), key=lambda kv: -kv[1]):
         print(f"  {op:40} {v / n:6.2f}  ({v})")
