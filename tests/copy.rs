@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::emulator::{Emulator, Options};
-use common::{Scratch, count_entries, note_starting, run_expect};
+use common::{Scratch, block, count_entries, note_starting, run_expect};
 use serde_json::json;
 
 const EBS: &str = "configs/test-ebs.yaml";
@@ -23,10 +23,6 @@ fn emulator() -> Emulator {
     })
 }
 
-fn block<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Runtime::new().unwrap().block_on(f)
-}
-
 /// test-ebs.yaml in us-east-1 and eu-west-1: 8 builds, 4 of them copies.
 fn two_regions() -> Scratch {
     let s = Scratch::new();
@@ -34,6 +30,17 @@ fn two_regions() -> Scratch {
         EBS,
         "regions: [us-east-1]",
         "regions: [us-east-1, eu-west-1]",
+    );
+    s
+}
+
+/// As [`two_regions`], and us-west-2: 12 builds, 8 of them copies.
+fn three_regions() -> Scratch {
+    let s = Scratch::new();
+    s.edit(
+        EBS,
+        "regions: [us-east-1]",
+        "regions: [us-east-1, eu-west-1, us-west-2]",
     );
     s
 }
@@ -147,12 +154,7 @@ async fn the_official_matrix_is_published_from_4_instances_and_28_copies() {
 #[test]
 fn each_region_finishes_as_soon_as_its_own_copies_are_available() {
     let emu = emulator();
-    let s = two_regions();
-    s.edit(
-        EBS,
-        "regions: [us-east-1, eu-west-1]",
-        "regions: [us-east-1, eu-west-1, us-west-2]",
-    );
+    let s = three_regions();
     emu.control(json!({"image_pending_seconds_in": {"eu-west-1": 8}}));
     publish(&s, &emu, 0);
     let run = s.runs().pop().unwrap();
@@ -179,12 +181,7 @@ fn each_region_finishes_as_soon_as_its_own_copies_are_available() {
 #[test]
 fn a_copy_failing_in_one_region_fails_only_there_and_a_rerun_copies_only_it() {
     let emu = emulator();
-    let s = two_regions();
-    s.edit(
-        EBS,
-        "regions: [us-east-1, eu-west-1]",
-        "regions: [us-east-1, eu-west-1, us-west-2]",
-    );
+    let s = three_regions();
     emu.control(json!({"faults": [{"operation": "ec2:CopyImage", "region": "eu-west-1", "error": "InternalError"}]}));
     let (out, _) = publish(&s, &emu, 1);
     assert!(out.contains("8 AMIs published, 4 failed"), "{out}");

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::emulator::{Emulator, Options};
-use common::{Running, Scratch, note_starting, run_expect};
+use common::{Running, Scratch, block, note_starting, region_results, run_expect};
 use serde_json::json;
 
 const EBS: &str = "configs/test-ebs.yaml";
@@ -74,10 +74,6 @@ fn other_profile(s: &Scratch) -> &'static str {
         .replace("comboami-test-{version}", "comboami-other-{version}");
     s.write("configs/other.yaml", &other);
     "configs/other.yaml"
-}
-
-fn block<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Runtime::new().unwrap().block_on(f)
 }
 
 /// Nothing amipub made is left in us-east-1 but `amis` published AMIs: no instance, no staged
@@ -860,17 +856,7 @@ fn verify_tells_an_unreachable_region_from_a_missing_ami() {
         1,
     );
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let results: Vec<(String, String)> = v["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["region"].as_str().unwrap().into(),
-                r["result"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
+    let results = region_results(&v);
     assert!(
         results.contains(&("eu-west-1".into(), "unreachable".into())),
         "{results:?}"

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::emulator::{Emulator, Options};
-use common::{Scratch, run_expect};
+use common::{Scratch, block, region_results, run_expect};
 use serde_json::{Value, json};
 
 const PROFILE: &str = "configs/test-ebs.yaml";
@@ -51,10 +51,6 @@ fn emulator() -> Emulator {
         image_pending_seconds: Some(0.3),
         ..Options::default()
     })
-}
-
-fn block<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Runtime::new().unwrap().block_on(f)
 }
 
 /// Publishes the profile at `version` (`extra`: more flags); returns stdout.
@@ -554,17 +550,7 @@ fn parameters_amipub_did_not_write_are_left_alone_unless_forced_and_verify_finds
             .unwrap();
     });
     let report = json_of_code(&s, &emu, &["verify"], &["--channel", "beta"], 1);
-    let results: Vec<(String, String)> = report["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["region"].as_str().unwrap().into(),
-                r["result"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
+    let results = region_results(&report);
     assert_eq!(
         results,
         [

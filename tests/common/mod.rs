@@ -305,3 +305,23 @@ pub fn count_entries(v: &serde_json::Value) -> usize {
         .map(|l| l.as_array().unwrap().len())
         .sum()
 }
+
+/// Runs `f` to its end on a runtime of its own (for checks through the SDK in sync tests).
+pub fn block<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Runtime::new().unwrap().block_on(f)
+}
+
+/// `(region, result)` of each row of a verify report (`--format json`).
+pub fn region_results(report: &serde_json::Value) -> Vec<(String, String)> {
+    report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["region"].as_str().unwrap().into(),
+                r["result"].as_str().unwrap().into(),
+            )
+        })
+        .collect()
+}
