@@ -58,6 +58,8 @@ pub struct RunOptions {
     pub force: bool,
     /// Take the staging buckets' locks even from a live holder.
     pub break_lock: bool,
+    /// Publish the rest when a selected region is not enabled for the account.
+    pub skip_disabled_regions: bool,
     /// How progress is shown.
     pub style: Style,
     /// Where ami_ids.json goes (the manifest beside it).

@@ -18,6 +18,12 @@ named gaps of moto and reproduces documented EC2 behaviour (its docstring cites 
   (EC2: the same reservation, or IdempotentParameterMismatch if the parameters differ).
 - patch_image_deprecation: moto has no EnableImageDeprecation nor DisableImageDeprecation (EC2:
   the owner sets or clears an AMI's deprecation time, which DescribeImages reports).
+- patch_image_public_sharing: moto has no block public access for AMIs (Get/Enable/Disable
+  ImageBlockPublicAccess) and no quota of public AMIs; EC2 refuses to make an AMI public when
+  the Region blocks it (OperationNotPermitted) or when the account's public AMIs there would
+  exceed the quota, 5 by default (ResourceLimitExceeded).
+- patch_describe_regions: moto's DescribeRegions ignores AllRegions and Filters; EC2 lists only
+  the Regions the account has enabled unless AllRegions, with each one's OptInStatus.
 
 Not patched, because moto 5.2.5 already does as EC2: TagSpecifications of CreateSecurityGroup
 (security-group) and RunInstances (instance, volume); DeregisterImage in any image state.
@@ -28,6 +34,14 @@ Control (the emulator's <work>/control.json, re-read whenever an image is create
   "image_fail": [fnmatch globs]: an image whose name matches ends `failed` instead of available,
   "image_fail_reason": the failed image's StateReason message; its Code is the message's
       "Server.X"/"Client.X" prefix, else Server.InternalError.
+Read at each request of the operations they concern:
+  "image_block_public_access": {"<region>": "block-new-sharing" | "unblocked"}: the Region's
+      block public access for AMIs (Regions not named: what Enable/Disable set, else unblocked),
+  "image_block_public_access_managed_by": {"<region>": "declarative-policy"} (default account),
+  "public_ami_quota": N, the account's quota of public AMIs in each Region (default 5),
+  "regions_not_opted_in": [Region, ...], "regions_opted_in": [Region, ...]: the account's
+      opt-in Regions (optin.py), as DescribeRegions reports them; the proxy refuses the
+      requests signed for a Region that is not-opted-in.
 
 Internals of moto 5.2.5 relied on: the response classes AmisResponse and InstanceResponse
 (their methods, self.params, self._get_param, self.ec2_backend), ActionResult, EC2ClientError,
@@ -36,7 +50,9 @@ one snapshot moto makes per image), TaggedEC2Resource.add_tags, and the serializ
 Image.State from `ami.state`, Image.StateReason from `ami.state_reason` and Snapshot.State from
 `snapshot.status`, Image.DeprecationTime from `ami.deprecation_time`; Ami.is_public,
 Ami.creation_date (naive UTC), the backend's `deleted_amis`, UnvailableAMIIdError and
-MalformedAMIIdError.
+MalformedAMIIdError; Ami.owner_id, the backend's `region_name`, the response class
+AvailabilityZonesAndRegions and the backend's describe_regions (Region: name, endpoint,
+opt_in_status).
 """
 
 import datetime
@@ -57,6 +73,8 @@ def apply_all(control):
     patch_image_creation()
     patch_run_instances_token()
     patch_image_deprecation()
+    patch_image_public_sharing(control)
+    patch_describe_regions(control)
 
 
 def _error(code, message):
@@ -542,3 +560,231 @@ def patch_image_deprecation():
 
     AmisResponse.enable_image_deprecation = enable_image_deprecation
     AmisResponse.disable_image_deprecation = disable_image_deprecation
+
+
+# Block public access for AMIs, and the public AMI quota -------------------------------------
+
+BLOCKED = "block-new-sharing"
+UNBLOCKED = "unblocked"
+# "Public AMIs: The maximum number of public AMIs, including public AMIs in the Recycle Bin,
+# allowed per Region", default quota 5 (user guide, "AMI quotas in Amazon EC2",
+# https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ami-quotas.html).
+DEFAULT_PUBLIC_AMI_QUOTA = 5
+
+
+def _region(backend):
+    return getattr(backend, "region_name", "")
+
+
+def _per_region(conf, key, region):
+    value = (conf or {}).get(key)
+    return value.get(region) if isinstance(value, dict) else None
+
+
+def image_bpa_state(backend, conf):
+    """(state, managed by) of block public access for AMIs in `backend`'s account and Region.
+
+    The state: control.json "image_block_public_access" for the Region when it names it (it
+    wins, even over Enable/DisableImageBlockPublicAccess), else what those calls last set (kept
+    on moto's per-account, per-Region backend, so a reset of moto forgets it), else unblocked.
+    Managed by: "image_block_public_access_managed_by" for the Region, else account."""
+    region = _region(backend)
+    state = _per_region(conf, "image_block_public_access", region)
+    if state is None:
+        state = getattr(backend, "_amipub_image_bpa", None) or UNBLOCKED
+    managed = _per_region(conf, "image_block_public_access_managed_by", region) or "account"
+    return str(state), str(managed)
+
+
+def _shares_publicly(response):
+    """Whether a ModifyImageAttribute request adds launch permission group "all", in either of
+    its forms (LaunchPermission.Add.N.Group, or OperationType=add with UserGroup.N), read as
+    moto reads them."""
+    adds = (response._get_param("LaunchPermission", {}) or {}).get("Add", []) or []
+    if any((lp or {}).get("Group") == "all" for lp in adds):
+        return True
+    if response._get_param("OperationType") == "add":
+        return "all" in (response._get_param("UserGroups", []) or [])
+    return False
+
+
+def public_ami_count(backend):
+    """The account's public AMIs in the backend's Region: images it owns (any state; moto keeps
+    no Recycle Bin) whose launch permissions include group all."""
+    return sum(
+        1 for ami in list(backend.amis.values())
+        if ami.owner_id == backend.account_id and ami.is_public
+    )
+
+
+def patch_image_public_sharing(control):
+    """Block public access for AMIs (Get/Enable/DisableImageBlockPublicAccess) and the public
+    AMI quota, both enforced by ModifyImageAttribute.
+
+    Gap 1: moto 5.2.5 implements none of GetImageBlockPublicAccessState,
+    EnableImageBlockPublicAccess, DisableImageBlockPublicAccess, and makes any AMI public. EC2
+    (API reference, API_GetImageBlockPublicAccessState.html, API_EnableImageBlockPublicAccess.html,
+    API_DisableImageBlockPublicAccess.html; user guide, "Understand block public access for
+    AMIs", https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/block-public-access-to-amis.html):
+    the setting is per account and Region; Get answers imageBlockPublicAccessState
+    (block-new-sharing | unblocked) and managedBy (account | declarative-policy: "The state is
+    managed by a declarative policy and can't be modified by the account"); Enable takes
+    ImageBlockPublicAccessState (only valid value block-new-sharing) and answers
+    block-new-sharing; Disable answers unblocked. "When block public access is enabled, any
+    attempt to make an AMI public is automatically blocked. However, if you already have public
+    AMIs, they remain publicly available." ModifyImageAttribute adding group all is then refused
+    with OperationNotPermitted (HTTP 400), "You can’t publicly share this image because block
+    public access for AMIs is enabled for this account. To publicly share the image, you must
+    call the DisableImageBlockPublicAccess API." (EC2 documents no code for it; code and message
+    as real EC2 returns them, hortonworks/cloudbreak-images#926,
+    aws-deepracer-community/deepracer-on-the-spot#106).
+
+    Choices: the state comes from control.json when it names the Region (see image_bpa_state),
+    so a test sets it without calls; Enable/Disable still record theirs, seen once control.json
+    no longer names the Region. Enable/Disable take effect at once (EC2: "can take up to 10
+    minutes", meanwhile Get shows the old state; not reproduced). Under a declarative policy
+    they are refused, OperationNotPermitted (EC2 documents that the account can't modify the
+    setting, not the error: our choice). Adding group all to an AMI already public changes
+    nothing and is not refused (nothing is made public).
+
+    Gap 2: moto has no quota of public AMIs. EC2's "Public AMIs" quota, 5 per Region by default
+    (DEFAULT_PUBLIC_AMI_QUOTA), counts the account's public AMIs in the Region; making one more
+    public beyond it is refused with ResourceLimitExceeded (HTTP 400), "You have reached your
+    quota of 5 for the number of public images allowed in this Region. Deregister unused public
+    images or make them private, or request an increase in your public AMIs quota." (EC2's
+    error list has ResourceLimitExceeded but not this case; message as real EC2 returns it,
+    ava-labs/avalanche-cli#2317, iterative/studio-selfhosted#90,
+    cloudfoundry/bosh-linux-stemcell-builder#685). control.json "public_ami_quota": N sets the
+    account's quota (every Region). Block public access is checked first.
+
+    The checks follow patch_image_states' (a pending image is refused first); an unknown image
+    is left to moto's own errors. Check and change hold the module lock, so concurrent requests
+    cannot both take the last place of the quota.
+    """
+    from moto.core.responses import ActionResult
+    from moto.ec2.exceptions import MissingParameterError
+    from moto.ec2.responses.amis import AmisResponse
+
+    original_modify = AmisResponse.modify_image_attribute
+
+    def modify_image_attribute(self):
+        backend = self.ec2_backend
+        ami = backend.amis.get(self._get_param("ImageId"))
+        if ami is None or ami.is_public or not _shares_publicly(self):
+            return original_modify(self)
+        conf = control.read()
+        with _lock:
+            if ami.state != "pending":  # else patch_image_states' error, from original_modify
+                state, _ = image_bpa_state(backend, conf)
+                if state == BLOCKED:
+                    raise _error(
+                        "OperationNotPermitted",
+                        "You can’t publicly share this image because block public access for "
+                        "AMIs is enabled for this account. To publicly share the image, you must "
+                        "call the DisableImageBlockPublicAccess API.",
+                    )
+                quota = conf.get("public_ami_quota")
+                quota = DEFAULT_PUBLIC_AMI_QUOTA if quota is None else int(quota)
+                if ami.owner_id == backend.account_id and public_ami_count(backend) + 1 > quota:
+                    raise _error(
+                        "ResourceLimitExceeded",
+                        f"You have reached your quota of {quota} for the number of public "
+                        "images allowed in this Region. Deregister unused public images or make "
+                        "them private, or request an increase in your public AMIs quota.",
+                    )
+            return original_modify(self)
+
+    def _not_by_account(backend, conf):
+        _, managed = image_bpa_state(backend, conf)
+        if managed != "account":
+            raise _error(
+                "OperationNotPermitted",
+                "Block public access for AMIs is managed by a declarative policy in this Region "
+                "and can't be modified by the account.",
+            )
+
+    def get_image_block_public_access_state(self):
+        self.error_on_dryrun()
+        state, managed = image_bpa_state(self.ec2_backend, control.read())
+        return ActionResult({"ImageBlockPublicAccessState": state, "ManagedBy": managed})
+
+    def enable_image_block_public_access(self):
+        self.error_on_dryrun()
+        value = self._get_param("ImageBlockPublicAccessState")
+        if not value:
+            raise MissingParameterError("ImageBlockPublicAccessState")
+        if value != BLOCKED:
+            raise _error(
+                "InvalidParameterValue",
+                f"Value ({value}) for parameter ImageBlockPublicAccessState is invalid. "
+                f"Valid values: {BLOCKED}",
+            )
+        _not_by_account(self.ec2_backend, control.read())
+        self.ec2_backend._amipub_image_bpa = BLOCKED
+        return ActionResult({"ImageBlockPublicAccessState": BLOCKED})
+
+    def disable_image_block_public_access(self):
+        self.error_on_dryrun()
+        _not_by_account(self.ec2_backend, control.read())
+        self.ec2_backend._amipub_image_bpa = UNBLOCKED
+        return ActionResult({"ImageBlockPublicAccessState": UNBLOCKED})
+
+    AmisResponse.modify_image_attribute = modify_image_attribute
+    AmisResponse.get_image_block_public_access_state = get_image_block_public_access_state
+    AmisResponse.enable_image_block_public_access = enable_image_block_public_access
+    AmisResponse.disable_image_block_public_access = disable_image_block_public_access
+
+
+# Opt-in Regions -----------------------------------------------------------------------------
+
+
+def _truthy(value):
+    return value is True or str(value).lower() == "true"
+
+
+def patch_describe_regions(control):
+    """DescribeRegions with the account's opt-in statuses, AllRegions and Filters.
+
+    Gap: moto 5.2.5 ignores AllRegions and Filters and always lists every Region it knows with
+    fixed statuses. EC2 (API reference, DescribeRegions,
+    https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeRegions.html: "Describes
+    the Regions that are enabled for your account, or all Regions"): AllRegions "Indicates
+    whether to display all Regions, including Regions that are disabled for your account", so
+    without it only enabled Regions (opt-in-not-required, opted-in) are listed; RegionNames
+    "You can specify any Regions, whether they are enabled and disabled for your account";
+    filters endpoint, opt-in-status, region-name (values may use * and ?, filters are ANDed).
+    OptInStatus comes from optin.status (control.json "regions_not_opted_in",
+    "regions_opted_in"; others keep moto's value).
+
+    Kept from moto: its list of Regions (it also lists the aws-cn and aws-us-gov partitions'),
+    RegionNames it does not know are left out, filters other than those three are ignored.
+    """
+    import optin
+    from moto.core.responses import ActionResult
+    from moto.ec2.responses.availability_zones_and_regions import AvailabilityZonesAndRegions
+
+    def describe_regions(self):
+        self.error_on_dryrun()
+        conf = control.read()
+        names = self._get_param("RegionNames", []) or []
+        every = _truthy(self._get_param("AllRegions")) or bool(names)
+        filters = {}
+        for f in self._get_param("Filters", []) or []:
+            filters.setdefault(f.get("Name"), []).append([str(v) for v in f.get("Values") or []])
+        out = []
+        for region in self.ec2_backend.describe_regions(names):
+            status = optin.status(region.name, conf) or region.opt_in_status
+            if not every and status == "not-opted-in":
+                continue
+            fields = {"region-name": region.name, "endpoint": region.endpoint,
+                      "opt-in-status": status}
+            if all(
+                any(fnmatch.fnmatchcase(fields[name], v) for v in values)
+                for name, lists in filters.items() if name in fields
+                for values in lists
+            ):
+                out.append({"RegionName": region.name, "Endpoint": region.endpoint,
+                            "OptInStatus": status})
+        return ActionResult({"Regions": out})
+
+    AvailabilityZonesAndRegions.describe_regions = describe_regions

@@ -26,7 +26,9 @@ named gap of the emulator:
   and architecture and refuses a manifest not in S3 (InvalidManifest); AMI names are unique per
   account and Region (InvalidAMIName.Duplicate); RunInstances and CopyImage honour their client
   token (IdempotentParameterMismatch); new images are pending for a while and may end failed;
-  TagSpecifications of CreateImage, RegisterImage and CopyImage are applied.
+  TagSpecifications of CreateImage, RegisterImage and CopyImage are applied; block public
+  access for AMIs and the public AMI quota refuse making an AMI public (OperationNotPermitted,
+  ResourceLimitExceeded); DescribeRegions reports the account's opt-in Regions (optin.py).
 - moto's S3 drops CreateBucket's tags and ListBuckets' BucketRegion; s3_patches.py adds them.
 - moto's SSM stores any value as an aws:ec2:image parameter; ssm_patches.py refuses a value
   that is not an AMI of the parameter's own Region (ValidationException).
@@ -37,8 +39,10 @@ named gap of the emulator:
   (--no-rate-limits for benchmarks only), labels and faults JSON-protocol requests (SSM,
   EventBridge, SQS) by their X-Amz-Target, keeps S3 buckets to their Region, checks presigned
   URLs (--credentials KEY:SECRET adds known secrets), refuses expired STS credentials, enforces
-  bucket policies' Deny statements, and shifts its clock with "clock_offset_seconds". See
-  proxy.py's docstring for control.json's keys and the stats.
+  bucket policies' Deny statements, refuses requests signed for a Region the account has not
+  enabled ("regions_not_opted_in"), and shifts its clock with "clock_offset_seconds". See
+  proxy.py's docstring for control.json's keys and the stats, ec2_patches.py's for the EC2 ones
+  ("image_block_public_access", "image_block_public_access_managed_by", "public_ami_quota").
 
 Control: the simulator re-reads <work>/control.json before starting each bootstrap, the EC2
 patches whenever an image is created:

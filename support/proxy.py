@@ -32,6 +32,27 @@ state directly (buckets, bucket policies, STS credentials). Each gap, where it i
 - moto's bucket policy enforcement is partial and wrong: replaced, Deny statements evaluated
   for object requests (s3rules.py).
 - Conditional writes: the two cases moto gets wrong (s3rules.py).
+- moto serves every Region, the account's opt-in Regions too: a request signed (its credential
+  scope) for a Region the emulated account has not enabled (optin.py: moto's not-opted-in
+  Regions and control.json "regions_not_opted_in", less "regions_opted_in") is refused before
+  anything else, as AWS answers in a Region the account has not enabled, whose IAM resources
+  are not there ("When you enable a Region, AWS performs actions to prepare your account in
+  that Region, such as distributing your IAM resources to the Region ... You cannot use the
+  Region until this process is complete", Account Management API reference, EnableRegion,
+  https://docs.aws.amazon.com/accounts/latest/reference/API_EnableRegion.html): EC2 401
+  AuthFailure "AWS was not able to validate the provided access credentials" (AuthFailure: "The
+  provided credentials could not be validated", "Error codes for the Amazon EC2 API"; code,
+  status and message as EC2 answers in a disabled opt-in Region: segmentio/aws-okta#225,
+  turbot/steampipe-plugin-aws#75, redhat-cop/agnosticd#3762); JSON protocol (SSM, EventBridge,
+  SQS) 400 UnrecognizedClientException "The security token included in the request is invalid"
+  (as SSM answers in a disabled opt-in Region, awslabs/landing-zone-accelerator-on-aws#269;
+  aws/chalice#1445); STS, IAM and SQS's query protocol 403 InvalidClientTokenId "The security
+  token included in the request is invalid." (STS in a disabled Region,
+  hashicorp/terraform-provider-aws#12940; Common Errors: "The X.509 certificate or AWS access key
+  ID provided does not exist in our records", 403); S3 403 InvalidAccessKeyId "The AWS Access Key
+  Id you provided does not exist in our records." (S3 error codes, ErrorResponses.html: the
+  access key is not in S3's records, as the account's keys are not in a Region it has not
+  enabled; S3 documents no code for the case, so this is our choice). Counted "refused".
 
 Only presigned S3 requests (query authentication) have their signature verified; header-signed
 requests are not (their credential scope is read, their session token checked for expiry).
@@ -77,6 +98,9 @@ control.json (<work>/control.json, re-read when it changes), the keys the proxy 
   "throttle_every": N  overrides --throttle-every.
   "clock_offset_seconds": S  shifts the emulator's "now" for expiry checks (presigned URLs,
      STS credentials, aws:CurrentTime in bucket policies), e.g. 3600 to be an hour later.
+  "regions_not_opted_in": [Region, ...], "regions_opted_in": [Region, ...]  the account's
+     opt-in Regions (optin.py); requests signed for a not-opted-in Region are refused (above),
+     and EC2's DescribeRegions reports them so (ec2_patches.patch_describe_regions).
 
 Stats (GET /_amipub/stats): "<client> <op>" as classify() makes it, as before (e.g.
 "amipub ec2:RunInstances", "instance s3:GET object", "amipub ssm:PutParameter"); plus
@@ -112,6 +136,7 @@ import urllib.parse
 from collections import Counter
 
 import faults
+import optin
 import s3rules
 import sigv4
 
@@ -239,6 +264,9 @@ def make_proxy(moto_host, moto_port, throttle_every, control_path=None, credenti
                 self.operation = "s3:" + action
             conf = control.read() if control else {}
 
+            if optin.not_opted_in(region, conf):
+                self.refuse_region_not_enabled(scope)
+                return
             if self.inject(conf, region):
                 return
             if limiter and self.service == "ec2" and not limiter.allow(region or "?", action, form):
@@ -292,6 +320,21 @@ def make_proxy(moto_host, moto_port, throttle_every, control_path=None, credenti
             count(f"refused {self.client} {self.operation} {code}")
             self.error(status, code, message, extra, headers)
             return True
+
+        def refuse_region_not_enabled(self, scope):
+            """A request signed for a Region the account has not enabled (see docstring)."""
+            if self.service == "s3":
+                return self.refuse(403, "InvalidAccessKeyId",
+                                   "The AWS Access Key Id you provided does not exist in our "
+                                   "records.", {"AWSAccessKeyId": scope.access_key})
+            if self.protocol == "json":
+                return self.refuse(400, "UnrecognizedClientException",
+                                   "The security token included in the request is invalid")
+            if self.service == "ec2":
+                return self.refuse(401, "AuthFailure",
+                                   "AWS was not able to validate the provided access credentials")
+            return self.refuse(403, "InvalidClientTokenId",
+                               "The security token included in the request is invalid.")
 
         def refuse_expired(self, query, now):
             """Requests with the session token of expired STS credentials (see docstring)."""

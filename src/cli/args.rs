@@ -102,6 +102,10 @@ pub struct PublishArgs {
     /// that run is dead: killed, its machine lost; a dead run's lock otherwise lapses in 10m)
     #[arg(long)]
     pub break_lock: bool,
+    /// Publish the rest when a selected region is not enabled for the account (opt-in
+    /// regions); without it such a region stops the run at preflight
+    #[arg(long)]
+    pub skip_disabled_regions: bool,
     /// Print Packer-compatible machine-readable lines instead of progress.
     #[arg(long)]
     pub machine_readable: bool,

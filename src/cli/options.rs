@@ -94,6 +94,7 @@ impl PublishArgs {
                 on_error,
                 force: self.force,
                 break_lock: self.break_lock,
+                skip_disabled_regions: self.skip_disabled_regions,
                 style,
                 output: self.output.clone(),
                 ..run_options(
@@ -135,6 +136,7 @@ fn run_options(
         pause_each_step: false,
         force: false,
         break_lock: false,
+        skip_disabled_regions: false,
         style: if std::io::stdout().is_terminal() {
             Style::Progress
         } else {

@@ -82,6 +82,9 @@ pub struct Profile {
     /// How copy mode copies.
     #[serde(default)]
     pub copies: CopySettings,
+    /// The account's quota of public AMIs per region, when AWS raised it above its default.
+    #[serde(default)]
+    pub public_ami_quota: Option<usize>,
 }
 
 /// How the AMIs of the selected regions are made.

@@ -11,6 +11,7 @@ pub mod lock;
 pub mod preflight;
 mod prepare;
 mod provision;
+pub mod public;
 mod reuse;
 mod rollback;
 mod seal;

@@ -5,7 +5,9 @@ use crate::aws::Clients;
 use crate::config::Config;
 use crate::engine::{self, Preflight};
 use crate::error::Error;
-use crate::matrix::Build;
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::matrix::{Build, Selected};
 use crate::options::RunOptions;
 use crate::output::ami_ids::AmiIds;
 use crate::output::check_writable;
@@ -37,18 +39,23 @@ pub fn outputs(ami_ids: &std::path::Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// Connects to every region of `builds` and runs the preflight checks there.
+/// Connects to every region of `selected`, leaves out the regions the account has not
+/// enabled (with `--skip-disabled-regions`; refused otherwise), and runs the preflight checks:
+/// AWS's answers for every build, public sharing for a public profile, the registry.
 pub async fn preflight(
     run: &RunOptions,
     config: &Config,
-    builds: &[Build],
-) -> Result<(Clients, Preflight), Error> {
+    selected: &Selected,
+) -> Result<(Clients, Preflight, Selected), Error> {
     let registry_region = config.p().registry.as_ref().map(|r| r.region.as_str());
-    let regions = builds
+    let regions = selected
+        .builds
         .iter()
         .map(|b| b.region.as_str())
         .chain(registry_region);
     let clients = Clients::connect(&run.aws, regions).await?;
+    let (selected, skipped) = enabled_only(&clients, selected, run.skip_disabled_regions).await?;
+    let builds = &selected.builds;
     let mut preflight = engine::preflight::run(
         &clients,
         builds,
@@ -57,10 +64,80 @@ pub async fn preflight(
         engine::url_lifetime(&config.p().timeouts),
     )
     .await;
+    if !skipped.is_empty() {
+        preflight.notes.push(format!(
+            "  skipped, not enabled for this account: {}",
+            skipped.join(", ")
+        ));
+    }
+    public_sharing(config, &clients, builds, &mut preflight).await;
     if let Some(reg) = crate::registry::Registry::of(config, &clients) {
         let (problems, notes) = crate::registry::record::preflight(&reg, &config.p().version).await;
         preflight.problems.extend(problems);
         preflight.notes.extend(notes);
     }
-    Ok((clients, preflight))
+    Ok((clients, preflight, selected))
+}
+
+/// For a public profile: AWS blocking public sharing in a region, and the public AMI quota.
+pub async fn public_sharing(
+    config: &Config,
+    clients: &Clients,
+    builds: &[Build],
+    preflight: &mut Preflight,
+) {
+    if !config
+        .p()
+        .launch_permissions
+        .groups
+        .iter()
+        .any(|g| g == "all")
+    {
+        return;
+    }
+    let quota = config
+        .p()
+        .public_ami_quota
+        .unwrap_or(engine::public::DEFAULT_PUBLIC_AMI_QUOTA);
+    let mut by_region: BTreeMap<&str, Vec<&Build>> = BTreeMap::new();
+    for b in builds {
+        by_region.entry(b.region.as_str()).or_default().push(b);
+    }
+    let problems =
+        engine::public::public_problems(clients, &by_region, &preflight.published, quota).await;
+    preflight.problems.extend(problems);
+}
+
+/// `selected` without the builds of regions the account has not enabled, and those regions;
+/// refused (nothing launched) unless `skip`.
+pub async fn enabled_only(
+    clients: &Clients,
+    selected: &Selected,
+    skip: bool,
+) -> Result<(Selected, Vec<String>), Error> {
+    let regions: BTreeSet<String> = selected.builds.iter().map(|b| b.region.clone()).collect();
+    let off = engine::public::regions_not_enabled(clients, &regions)
+        .await
+        .map_err(|e| Error::Preflight(vec![format!("cannot list the account's regions: {e}")]))?;
+    if off.is_empty() {
+        return Ok((selected.clone(), off));
+    }
+    if !skip {
+        return Err(Error::Preflight(
+            off.iter()
+                .map(|r| format!(
+                    "{r} is not enabled for this account: enable it (console: Account, AWS Regions; or `aws account enable-region --region-name {r}`), leave it out with --region/--except, or pass --skip-disabled-regions"
+                ))
+                .collect(),
+        ));
+    }
+    let mut kept = selected.clone();
+    kept.builds.retain(|b| !off.contains(&b.region));
+    if kept.builds.is_empty() {
+        return Err(Error::Preflight(vec![format!(
+            "no selected region is enabled for this account ({})",
+            off.join(", ")
+        )]));
+    }
+    Ok((kept, off))
 }

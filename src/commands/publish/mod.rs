@@ -3,7 +3,7 @@
 //! [`execute`] is the pipeline `release` runs too: checks ([`checks`]), the engine with its
 //! reporters and writers ([`session`]), and how the run ends ([`ending`]).
 
-mod checks;
+pub(crate) mod checks;
 mod ending;
 mod registry;
 mod session;
@@ -60,10 +60,11 @@ pub(crate) async fn execute(
     if run.style != Style::Machine {
         print!("{}", Plan::new(config, selected, None).to_table());
     }
-    let (clients, preflight) = match checked {
-        Some(done) => done,
-        None => checks::preflight(run, config, &selected.builds).await?,
+    let (clients, preflight, enabled) = match checked {
+        Some((clients, preflight)) => (clients, preflight, selected.clone()),
+        None => checks::preflight(run, config, selected).await?,
     };
+    let selected = &enabled;
     if run.style != Style::Machine || opts.dry_run {
         for l in preflight.summary(selected.builds.len()) {
             println!("{l}");

@@ -82,6 +82,11 @@ pub(super) async fn checks(opts: &ReleaseOptions, git: &Git, tag: &str) -> Resul
         .map(|b| b.region.as_str())
         .chain(registry_region);
     let clients = Clients::connect(&opts.publish.run.aws, regions).await?;
+    let not_enabled =
+        match crate::commands::publish::checks::enabled_only(&clients, &selected, false).await {
+            Err(Error::Preflight(off)) => off,
+            _ => Vec::new(),
+        };
     let mut preflight = engine::preflight::run(
         &clients,
         &selected.builds,
@@ -94,6 +99,14 @@ pub(super) async fn checks(opts: &ReleaseOptions, git: &Git, tag: &str) -> Resul
         let (problems, _) = crate::registry::record::preflight(&reg, &opts.version).await;
         preflight.problems.extend(problems);
     }
+    preflight.problems.extend(not_enabled);
+    crate::commands::publish::checks::public_sharing(
+        &config,
+        &clients,
+        &selected.builds,
+        &mut preflight,
+    )
+    .await;
     problems.extend(channel_problems(opts, &config));
     if !problems.is_empty() || !preflight.problems.is_empty() {
         return Err(report_problems(problems, preflight.problems));
