@@ -466,3 +466,25 @@ fn registry_settings_that_aws_or_deployments_would_refuse() {
         "{err}"
     );
 }
+
+#[test]
+fn copy_settings_aws_would_refuse_are_found_before_anything_runs() {
+    let s = Scratch::new();
+    let ebs = "configs/test-ebs.yaml";
+    s.edit(ebs, "groups: []", "groups: [all]");
+    let profile = std::fs::read_to_string(s.path(ebs)).unwrap();
+    s.write(
+        ebs,
+        &format!(
+            "{profile}strategy: copy\nhome_region: us-north-7\ncopies:\n  max_per_region: 0\n  kms_keys: {{ eu-west-1: alias/comboami }}\n"
+        ),
+    );
+    let err = plan_fails(&s, &["--config", ebs]);
+    for part in [
+        "home_region: unknown region \"us-north-7\"",
+        "copies.max_per_region is 0; it must be from 1 to 50",
+        "AWS does not let an AMI with encrypted snapshots be made public",
+    ] {
+        assert!(err.contains(part), "{part} not in {err}");
+    }
+}

@@ -346,7 +346,8 @@ fn promote_points_every_region_at_the_version_and_revoke_rolls_back() {
             .iter()
             .map(|e| e["detail-type"].as_str().unwrap().to_string())
             .collect::<Vec<_>>(),
-        ["Version Revoked"]
+        ["Channel Promoted", "Version Revoked"],
+        "the rollback is a move deployments follow"
     );
 }
 
@@ -518,7 +519,9 @@ fn parameters_amipub_did_not_write_are_left_alone_unless_forced_and_verify_finds
         1,
     );
     assert!(
-        err.contains(&format!("{beta} was not written by amipub; pass --force")),
+        err.contains(&format!(
+            "{beta} was not written by amipub for comboami; pass --force"
+        )),
         "{err}"
     );
     assert_eq!(channel(&s, &emu, "beta"), None);

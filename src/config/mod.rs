@@ -591,6 +591,14 @@ fn check_copies(path: &Path, p: &Located<Profile>, diags: &mut Diagnostics) {
             );
         }
     }
+    if !v.copies.kms_keys.is_empty() && v.launch_permissions.groups.iter().any(|g| g == "all") {
+        diags.push(
+            path,
+            p.line(&[Seg::Key("copies"), Seg::Key("kms_keys")]),
+            "copies.kms_keys encrypts the copies, and AWS does not let an AMI with encrypted snapshots be made public",
+            Some("remove kms_keys, or publish privately (launch_permissions.accounts)".into()),
+        );
+    }
     if !v.copies.kms_keys.is_empty() && v.backing == Backing::InstanceStore {
         diags.push(
             path,

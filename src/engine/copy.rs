@@ -37,11 +37,16 @@ pub struct CopyOptions {
 }
 
 impl Copies {
-    /// Prepares for `builds`: every home build some build copies from gets a channel.
+    /// Prepares for `builds`: every home build some build copies from gets a channel, if it
+    /// is in the run (a copy whose home build is not fails at once instead of waiting).
     pub fn expect(&self, builds: &[Build]) {
+        let present: std::collections::HashSet<&str> =
+            builds.iter().map(|b| b.name.as_str()).collect();
         let mut homes = self.homes.lock().unwrap_or_else(|e| e.into_inner());
         for b in builds {
-            if let Some(home) = &b.copy_of {
+            if let Some(home) = &b.copy_of
+                && present.contains(home.as_str())
+            {
                 homes
                     .entry(home.clone())
                     .or_insert_with(|| watch::channel(None).0);
@@ -87,9 +92,7 @@ impl Copies {
             homes.get(build).map(watch::Sender::subscribe)
         };
         let Some(mut rx) = rx else {
-            return Err(format!(
-                "the home build {build} is not in this run (this is a bug)"
-            ));
+            return Err(format!("the home build {build} is not in this run"));
         };
         let seen = rx
             .wait_for(Option::is_some)

@@ -24,20 +24,25 @@ pub async fn regions_not_enabled(
     clients: &Clients,
     regions: &BTreeSet<String>,
 ) -> Result<Vec<String>, String> {
-    // us-east-1 is enabled in every account; any connected region answers otherwise.
-    let Some(c) = clients
-        .try_region("us-east-1")
-        .or_else(|| clients.regions().next().and_then(|r| clients.try_region(r)))
-    else {
-        return Ok(Vec::new());
-    };
-    let out = c
-        .ec2
-        .describe_regions()
-        .all_regions(true)
-        .send()
-        .await
-        .map_err(|e| format!("DescribeRegions: {}", errors::describe(&e)))?;
+    // us-east-1 is enabled in every account; otherwise the first connected region that
+    // answers (a region the account has not enabled does not).
+    let mut order: Vec<&str> = clients.regions().collect();
+    order.sort_by_key(|r| *r != "us-east-1");
+    let mut last = String::from("no region connected");
+    let mut answer = None;
+    for region in order {
+        let Some(c) = clients.try_region(region) else {
+            continue;
+        };
+        match c.ec2.describe_regions().all_regions(true).send().await {
+            Ok(out) => {
+                answer = Some(out);
+                break;
+            }
+            Err(e) => last = format!("DescribeRegions in {region}: {}", errors::describe(&e)),
+        }
+    }
+    let out = answer.ok_or(last)?;
     Ok(out
         .regions()
         .iter()

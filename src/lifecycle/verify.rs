@@ -81,15 +81,22 @@ pub async fn run(
     for e in expected {
         by_region.entry(e.region.as_str()).or_default().push(e);
     }
-    let checks = by_region.iter().map(|(region, list)| {
-        check_region(
-            clients.region(region),
-            region,
-            list,
-            version,
-            perms,
-            profile_names,
-        )
+    let checks = by_region.iter().map(|(region, list)| async move {
+        match clients.try_region(region) {
+            Some(c) => check_region(c, region, list, version, perms, profile_names).await,
+            // A region this command did not connect (a version recorded since in another):
+            // nothing is known of it.
+            None => list
+                .iter()
+                .map(|e| Row {
+                    build: e.build.clone(),
+                    region: region.to_string(),
+                    ami_id: e.ami_id.clone(),
+                    result: Verdict::Unreachable,
+                    differences: vec![format!("{region} was not connected by this command")],
+                })
+                .collect(),
+        }
     });
     join_all(checks).await.into_iter().flatten().collect()
 }

@@ -43,16 +43,28 @@ pub async fn promote(
     let changed = match write_all(reg, &params, force).await {
         Ok(changed) => changed,
         Err(failures) => {
-            unclaim(reg, channel).await?;
-            return Err(partial(
+            let err = partial(
                 channel,
                 version,
                 from.as_deref(),
                 &params,
                 &failures,
-            ));
+                "promote",
+            );
+            return Err(match unclaim(reg, channel).await {
+                Ok(()) => err,
+                Err(e) => RegistryError::Aws(format!(
+                    "{err}\nand the channel's move could not be cleared ({e}); the same promote takes it over"
+                )),
+            });
         }
     };
+    let mut warnings = Vec::new();
+    if let Some(old) = from.as_deref().filter(|old| *old != version)
+        && let Err(e) = remove_stale(reg, channel, old, &params).await
+    {
+        warnings.push(e);
+    }
     reg.store
         .update_index(|index| {
             let previous = index.channels.get(channel).and_then(|c| c.version.clone());
@@ -67,7 +79,8 @@ pub async fn promote(
         "previous": from,
         "amis": amis_by_region(&doc),
     });
-    let event_error = events::put(reg, events::PROMOTED, &detail).await.err();
+    warnings.extend(events::put(reg, events::PROMOTED, &detail).await.err());
+    let event_error = (!warnings.is_empty()).then(|| warnings.join("; "));
     Ok(Promotion {
         channel: channel.to_string(),
         from,
@@ -209,9 +222,20 @@ fn recorded_permissions(doc: &Version) -> Permissions {
     }
 }
 
+/// How long a channel's move under way holds off other moves: one older than this was left by
+/// an interrupted promote, and is taken over.
+const CLAIM_LASTS: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+fn stale(stamp: &Stamp) -> bool {
+    humantime::parse_rfc3339(&stamp.at)
+        .ok()
+        .and_then(|at| at.elapsed().ok())
+        .is_some_and(|age| age > CLAIM_LASTS)
+}
+
 /// Marks the channel as moving to `version`; refused while another move of it is under way
-/// (a move to the same version, left by an interrupted promote, is taken over). Returns the
-/// version the channel points at.
+/// (one to the same version, or older than [`CLAIM_LASTS`], is taken over) and when the
+/// version was revoked meanwhile. Returns the version the channel points at.
 async fn claim(
     reg: &Registry<'_>,
     channel: &str,
@@ -220,6 +244,11 @@ async fn claim(
     let mut from = None;
     reg.store
         .update_index(|index| {
+            if index.versions.get(version).is_some_and(|v| v.revoked.is_some()) {
+                return Err(RegistryError::Refused(format!(
+                    "version {version} was revoked meanwhile; nothing was changed"
+                )));
+            }
             let entry = index.channels.entry(channel.to_string()).or_insert(Channel {
                 version: None,
                 moved_at: now(),
@@ -227,10 +256,14 @@ async fn claim(
             });
             if let Some(p) = &entry.pending
                 && p.to != version
+                && !stale(&p.stamp)
             {
                 return Err(RegistryError::Refused(format!(
-                    "the channel {channel} is being moved to {} by {} (since {}); nothing was changed: try again once that promote is done",
-                    p.to, p.stamp.by, p.stamp.at
+                    "the channel {channel} is being moved to {} by {} (since {}); nothing was changed: try again once that promote is done (a move left for {} is taken over)",
+                    p.to,
+                    p.stamp.by,
+                    p.stamp.at,
+                    humantime::format_duration(CLAIM_LASTS)
                 )));
             }
             entry.pending = Some(Pending {
@@ -242,6 +275,37 @@ async fn claim(
         })
         .await?;
     Ok(from)
+}
+
+/// Deletes the parameters of `channel` that version `old` had and the new set `now` does not
+/// (a region or a release the new version has no build for), so that no region keeps serving
+/// the old AMI.
+async fn remove_stale(
+    reg: &Registry<'_>,
+    channel: &str,
+    old: &str,
+    now: &BTreeMap<String, Vec<ssm::Parameter>>,
+) -> Result<(), String> {
+    let Some(read) = reg.store.version(old).await.map_err(|e| e.to_string())? else {
+        return Ok(());
+    };
+    let artifact = &reg.settings.artifact;
+    let keep: BTreeSet<(&str, &str)> = now
+        .values()
+        .flatten()
+        .map(|p| (p.region.as_str(), p.name.as_str()))
+        .collect();
+    for (region, ps) in ssm::parameters(reg.parameter, artifact, channel, &read.doc) {
+        let gone: Vec<String> = ps
+            .iter()
+            .filter(|p| !keep.contains(&(p.region.as_str(), p.name.as_str())))
+            .map(|p| p.name.clone())
+            .collect();
+        if !gone.is_empty() {
+            ssm::delete_region(reg.clients, &region, artifact, &gone).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Clears the channel's move under way (it failed; the channel stays where it was).
@@ -333,16 +397,20 @@ fn partial(
     from: Option<&str>,
     params: &BTreeMap<String, Vec<ssm::Parameter>>,
     failures: &BTreeMap<String, String>,
+    command: &str,
 ) -> RegistryError {
     let mut lines = Vec::new();
     for region in params.keys() {
         match failures.get(region) {
-            Some(e) => lines.push(format!("{region}: still {} ({e})", from.unwrap_or("unset"))),
+            Some(e) => lines.push(format!(
+                "{region}: still {} or partly moved ({e})",
+                from.unwrap_or("unset")
+            )),
             None => lines.push(format!("{region}: now {version}")),
         }
     }
     RegistryError::Aws(format!(
-        "the parameters of {channel} could not all be written, so the channel still points at {} in the registry:\n  {}\nrun the same promote again to finish it",
+        "the parameters of {channel} could not all be written, so the channel still points at {} in the registry:\n  {}\nrun the same {command} again to finish it",
         from.unwrap_or("nothing"),
         lines.join("\n  ")
     ))
@@ -366,13 +434,14 @@ pub struct Revocation {
     pub rolled_back: Vec<(String, String)>,
     /// AMIs set to deprecate.
     pub deprecated: Vec<String>,
-    /// Events that could not be put (the revoke stands).
+    /// What did not happen and undoes nothing (events, deprecations).
     pub event_errors: Vec<String>,
 }
 
-/// Marks `version` revoked. A channel pointing at it is refused unless `rollback`, which moves
-/// each such channel back to its previous version (parameters first, then the index).
-/// `deprecate` sets the version's AMIs to deprecate now.
+/// Marks `version` revoked. A channel pointing at it (or being moved to it) is refused unless
+/// `rollback`, which moves each such channel back to its previous version: every previous
+/// version is read first, then parameters are written, then the index changes, refused if a
+/// channel moved meanwhile. `deprecate` sets the version's AMIs to deprecate now.
 pub async fn revoke(
     reg: &Registry<'_>,
     version: &str,
@@ -387,35 +456,40 @@ pub async fn revoke(
             names(index.versions.keys())
         )));
     }
-    let targets = rollback_targets(&index, version, rollback)?;
-    let doc = reg
-        .store
-        .version(version)
-        .await?
-        .ok_or_else(|| {
-            RegistryError::Damaged(format!("the document of version {version} is missing"))
-        })?
-        .doc;
-    let mut rolled_back = Vec::new();
-    let mut event_errors = Vec::new();
-    for (channel, previous) in &targets {
-        roll_back(reg, &doc, channel, previous).await?;
-        rolled_back.push((channel.clone(), previous.clone()));
+    let doc = document(reg, version).await?;
+    let mut targets = Vec::new();
+    for (channel, previous) in rollback_targets(&index, version, rollback)? {
+        let back = document(reg, &previous).await?;
+        targets.push((channel, back));
+    }
+    for (channel, back) in &targets {
+        roll_back(reg, &doc, channel, back).await?;
     }
     let why = Some(reason.to_string());
     reg.store
         .update_index(|index| {
-            if let Some(v) = index.versions.get_mut(version) {
-                v.revoked.get_or_insert_with(|| stamp(why.clone()));
-            }
-            for (channel, previous) in &targets {
+            for (channel, back) in &targets {
+                let c = index.channels.get(channel);
+                let still = c.is_some_and(|c| {
+                    c.version.as_deref() == Some(version)
+                        || c.pending.as_ref().is_some_and(|p| p.to == version)
+                        || c.version.as_deref() == Some(back.version.as_str())
+                });
+                if !still {
+                    return Err(RegistryError::Conflict(format!(
+                        "the channel {channel} was moved by someone else meanwhile; run the same revoke again"
+                    )));
+                }
                 move_channel(
                     index,
                     channel,
                     Some(version.to_string()),
-                    Some(previous.clone()),
+                    Some(back.version.clone()),
                     why.clone(),
                 );
+            }
+            if let Some(v) = index.versions.get_mut(version) {
+                v.revoked.get_or_insert_with(|| stamp(why.clone()));
             }
             Ok(())
         })
@@ -430,28 +504,69 @@ pub async fn revoke(
             },
         )
         .await?;
+    let mut warnings = Vec::new();
     let deprecated = if deprecate {
-        deprecate_amis(reg, &doc).await?
+        deprecate_amis(reg, &doc, &mut warnings).await
     } else {
         Vec::new()
     };
-    let detail = json!({
-        "artifact": reg.settings.artifact,
-        "version": version,
-        "reason": reason,
-        "rolled_back": rolled_back.iter().map(|(c, v)| json!({"channel": c, "version": v})).collect::<Vec<_>>(),
-        "amis": amis_by_region(&doc),
-    });
-    event_errors.extend(events::put(reg, events::REVOKED, &detail).await.err());
+    let rolled_back: Vec<(String, String)> = targets
+        .iter()
+        .map(|(c, back)| (c.clone(), back.version.clone()))
+        .collect();
+    announce(reg, &doc, reason, &targets, &mut warnings).await;
     Ok(Revocation {
         rolled_back,
         deprecated,
-        event_errors,
+        event_errors: warnings,
     })
 }
 
-/// The channels pointing at `version` and the version each goes back to; refused when one
-/// points at it and `rollback` was not asked, or has nothing to go back to.
+/// A version's document (it must exist: the index lists it).
+async fn document(reg: &Registry<'_>, version: &str) -> Result<Version, RegistryError> {
+    Ok(reg
+        .store
+        .version(version)
+        .await?
+        .ok_or_else(|| {
+            RegistryError::Damaged(format!(
+                "the document of version {version} is missing; nothing was changed"
+            ))
+        })?
+        .doc)
+}
+
+/// `Version Revoked`, and a `Channel Promoted` for each channel rolled back (a deployment
+/// following the channel must move too).
+async fn announce(
+    reg: &Registry<'_>,
+    doc: &Version,
+    reason: &str,
+    targets: &[(String, Version)],
+    warnings: &mut Vec<String>,
+) {
+    for (channel, back) in targets {
+        let detail = json!({
+            "artifact": reg.settings.artifact,
+            "channel": channel,
+            "version": back.version,
+            "previous": doc.version,
+            "amis": amis_by_region(back),
+        });
+        warnings.extend(events::put(reg, events::PROMOTED, &detail).await.err());
+    }
+    let detail = json!({
+        "artifact": reg.settings.artifact,
+        "version": doc.version,
+        "reason": reason,
+        "rolled_back": targets.iter().map(|(c, v)| json!({"channel": c, "version": v.version})).collect::<Vec<_>>(),
+        "amis": amis_by_region(doc),
+    });
+    warnings.extend(events::put(reg, events::REVOKED, &detail).await.err());
+}
+
+/// The channels pointing at `version` (or being moved to it) and the version each goes back
+/// to; refused when there is one and `rollback` was not asked, or one has nothing to go back to.
 fn rollback_targets(
     index: &super::schema::Index,
     version: &str,
@@ -460,7 +575,10 @@ fn rollback_targets(
     let pointing: Vec<&String> = index
         .channels
         .iter()
-        .filter(|(_, c)| c.version.as_deref() == Some(version))
+        .filter(|(_, c)| {
+            c.version.as_deref() == Some(version)
+                || c.pending.as_ref().is_some_and(|p| p.to == version)
+        })
         .map(|(n, _)| n)
         .collect();
     if pointing.is_empty() {
@@ -473,88 +591,85 @@ fn rollback_targets(
         .join(", ");
     if !rollback {
         return Err(RegistryError::Refused(format!(
-            "the channel(s) {list} point at {version}; pass --rollback to move them back to their previous versions (nothing was changed)"
+            "the channel(s) {list} point at {version} (or are being moved to it); pass --rollback to move them back to their previous versions (nothing was changed)"
         )));
     }
     pointing
         .into_iter()
         .map(|c| {
-            index
-                .previous(c)
-                .map(|p| (c.clone(), p))
-                .ok_or_else(|| {
-                    RegistryError::Refused(format!(
-                        "the channel {c} has no earlier version that is not revoked to roll back to (nothing was changed)"
-                    ))
-                })
+            // A channel only being moved to the version goes back to where it points.
+            let current = index.channels.get(c).and_then(|ch| ch.version.clone());
+            let back = match current {
+                Some(v) if v != version => Some(v),
+                _ => index.previous(c),
+            };
+            back.map(|p| (c.clone(), p)).ok_or_else(|| {
+                RegistryError::Refused(format!(
+                    "the channel {c} has no earlier version that is not revoked to roll back to (nothing was changed)"
+                ))
+            })
         })
         .collect()
 }
 
-/// Points `channel`'s parameters back at `previous`; parameters of the revoked version that
-/// `previous` has no build for are deleted.
+/// Points `channel`'s parameters back at `back`; parameters of the revoked version that `back`
+/// has no build for (in that region) are deleted.
 async fn roll_back(
     reg: &Registry<'_>,
     revoked: &Version,
     channel: &str,
-    previous: &str,
+    back: &Version,
 ) -> Result<(), RegistryError> {
-    let back = reg
-        .store
-        .version(previous)
-        .await?
-        .ok_or_else(|| {
-            RegistryError::Damaged(format!("the document of version {previous} is missing"))
-        })?
-        .doc;
     let artifact = &reg.settings.artifact;
-    let params = ssm::parameters(reg.parameter, artifact, channel, &back);
+    let params = ssm::parameters(reg.parameter, artifact, channel, back);
     if let Err(failures) = write_all(reg, &params, false).await {
         return Err(partial(
             channel,
-            previous,
+            &back.version,
             Some(&revoked.version),
             &params,
             &failures,
+            "revoke",
         ));
     }
-    let keep: BTreeSet<&String> = params.values().flatten().map(|p| &p.name).collect();
-    for (region, ps) in ssm::parameters(reg.parameter, artifact, channel, revoked) {
-        let gone: Vec<String> = ps
-            .into_iter()
-            .map(|p| p.name)
-            .filter(|n| !keep.contains(n))
-            .collect();
-        if !gone.is_empty() {
-            ssm::delete_region(reg.clients, &region, &gone)
-                .await
-                .map_err(RegistryError::Aws)?;
-        }
-    }
-    Ok(())
+    remove_stale(reg, channel, &revoked.version, &params)
+        .await
+        .map_err(RegistryError::Aws)
 }
 
-/// Sets every AMI of `doc` to deprecate now (EC2 takes a time at least a minute ahead).
-async fn deprecate_amis(reg: &Registry<'_>, doc: &Version) -> Result<Vec<String>, RegistryError> {
+/// Sets every AMI of `doc` to deprecate now (EC2 takes a time at least a minute ahead); what
+/// fails is a warning: the revoke stands.
+async fn deprecate_amis(
+    reg: &Registry<'_>,
+    doc: &Version,
+    warnings: &mut Vec<String>,
+) -> Vec<String> {
     let at = std::time::SystemTime::now() + std::time::Duration::from_secs(90);
     let mut done = Vec::new();
     for b in doc.builds.values() {
-        let c = reg.clients.region(&b.region);
-        c.ec2
+        let Some(c) = reg.clients.try_region(&b.region) else {
+            warnings.push(format!(
+                "{}: not connected; {} not deprecated",
+                b.region, b.ami_id
+            ));
+            continue;
+        };
+        let sent = c
+            .ec2
             .enable_image_deprecation()
             .image_id(&b.ami_id)
             .deprecate_at(aws_smithy_types::DateTime::from(at))
             .send()
-            .await
-            .map_err(|e| {
-                RegistryError::Aws(format!(
-                    "{}: EnableImageDeprecation {}: {}",
-                    b.region,
-                    b.ami_id,
-                    crate::aws::errors::describe(&e)
-                ))
-            })?;
-        done.push(format!("{} in {}", b.ami_id, b.region));
+            .await;
+        match sent {
+            Ok(_) => done.push(format!("{} in {}", b.ami_id, b.region)),
+            Err(e) => warnings.push(format!(
+                "{}: EnableImageDeprecation {}: {}",
+                b.region,
+                b.ami_id,
+                crate::aws::errors::describe(&e)
+            )),
+        }
     }
-    Ok(done)
+    done
 }

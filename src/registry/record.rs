@@ -48,12 +48,34 @@ pub async fn preflight(reg: &Registry<'_>, version: &str) -> (Vec<String>, Vec<S
     }
 }
 
-/// The names of every build the profile makes (its own regions, or every enabled one): the
-/// builds a complete version holds.
+/// The names of every build the profile makes (its own regions, or every enabled one, where
+/// the regions file has a source AMI): the builds a complete version holds.
 pub fn profile_builds(config: &Config) -> Vec<String> {
-    crate::matrix::select(config, &Selection::default())
-        .map(|s| s.builds.into_iter().map(|b| b.name).collect())
-        .unwrap_or_default()
+    let p = config.p();
+    let file = &config.regions.value.regions;
+    let regions: Vec<&String> = if p.regions.is_empty() {
+        file.keys().collect()
+    } else {
+        p.regions.iter().collect()
+    };
+    let mut names = Vec::new();
+    for region in regions {
+        let Some(entry) = file.get(region).filter(|e| e.disabled.is_none()) else {
+            continue;
+        };
+        for release in &p.releases {
+            for virt in &p.virtualizations {
+                if entry
+                    .amis
+                    .get(release)
+                    .is_some_and(|m| m.contains_key(virt))
+                {
+                    names.push(crate::matrix::build_name(region, release, *virt));
+                }
+            }
+        }
+    }
+    names
 }
 
 /// The regions the profile builds in.
@@ -126,8 +148,14 @@ pub async fn record(
                 )));
             }
             for (name, r) in &records {
-                // An AMI recorded before keeps its time; a replaced one gets this run's.
-                if doc.builds.get(name).is_none_or(|old| old.ami_id != r.ami_id) {
+                // A record that says the same keeps its time; anything changed (another AMI,
+                // permissions reconciled since) is recorded as this run found it.
+                let same = doc.builds.get(name).is_some_and(|old| BuildRecord {
+                    published_at: r.published_at.clone(),
+                    run_id: r.run_id.clone(),
+                    ..old.clone()
+                } == *r);
+                if !same {
                     doc.builds.insert(name.clone(), r.clone());
                 }
             }
@@ -142,6 +170,14 @@ pub async fn record(
         .await?;
     reg.store
         .update_index(|index| {
+            // Another publish of the version may have recorded more since this one did.
+            if index
+                .versions
+                .get(&version)
+                .is_some_and(|v| v.updated_at > doc.updated_at)
+            {
+                return Ok(());
+            }
             let created = index
                 .versions
                 .get(&version)

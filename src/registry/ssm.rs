@@ -105,19 +105,51 @@ pub async fn write_region(
         match now.get(&p.name) {
             Some(v) if *v == p.ami_id => continue,
             Some(_) => {
-                if !force && !written_by_amipub(&ssm, &p.name).await? {
+                let ours = written_by_amipub(&ssm, &p.name, artifact).await?;
+                if !force && !ours {
                     return Err(format!(
-                        "{region}: the parameter {} was not written by amipub; pass --force to overwrite it",
+                        "{region}: the parameter {} was not written by amipub for {artifact}; pass --force to overwrite it",
                         p.name
                     ));
                 }
                 put(&ssm, p, None).await?;
+                if !ours {
+                    // An overwrite takes no tags: tagged now, so later moves need no --force.
+                    tag(&ssm, &p.name, artifact).await?;
+                }
             }
             None => put(&ssm, p, Some(artifact)).await?,
         }
         changed += 1;
     }
+    confirm(clients, region, params).await?;
     Ok(changed)
+}
+
+/// Waits until every parameter holds its AMI: SSM validates `aws:ec2:image` values after
+/// PutParameter answers, and does not write one that fails (an AMI that does not exist in the
+/// region), so an answer is no proof.
+async fn confirm(clients: &Clients, region: &str, params: &[Parameter]) -> Result<(), String> {
+    let names: Vec<String> = params.iter().map(|p| p.name.clone()).collect();
+    let mut wrong = Vec::new();
+    for attempt in 0..10 {
+        if attempt > 0 {
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        }
+        let now = current(clients, region, &names).await?;
+        wrong = params
+            .iter()
+            .filter(|p| now.get(&p.name) != Some(&p.ami_id))
+            .map(|p| format!("{} = {}", p.name, p.ami_id))
+            .collect();
+        if wrong.is_empty() {
+            return Ok(());
+        }
+    }
+    Err(format!(
+        "{region}: SSM did not take {} (it checks that each AMI exists in the region after answering)",
+        wrong.join(", ")
+    ))
 }
 
 /// Deletes the parameters of `names` amipub wrote in `region` (a rollback to a version that
@@ -125,12 +157,13 @@ pub async fn write_region(
 pub async fn delete_region(
     clients: &Clients,
     region: &str,
+    artifact: &str,
     names: &[String],
 ) -> Result<Vec<String>, String> {
     let ssm = client(clients, region)?;
     let mut deleted = Vec::new();
     for name in current(clients, region, names).await?.into_keys() {
-        if written_by_amipub(&ssm, &name).await? {
+        if written_by_amipub(&ssm, &name, artifact).await? {
             ssm.delete_parameter()
                 .name(&name)
                 .send()
@@ -187,7 +220,30 @@ async fn put(
     Ok(())
 }
 
-async fn written_by_amipub(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<bool, String> {
+/// Tags `name` as the artifact's parameter.
+async fn tag(ssm: &aws_sdk_ssm::Client, name: &str, artifact: &str) -> Result<(), String> {
+    ssm.add_tags_to_resource()
+        .resource_type(ResourceTypeForTagging::Parameter)
+        .resource_id(name)
+        .tags(
+            Tag::builder()
+                .key(tags::REGISTRY)
+                .value(artifact)
+                .build()
+                .map_err(|e| e.to_string())?,
+        )
+        .send()
+        .await
+        .map_err(|e| format!("AddTagsToResource {name}: {}", errors::describe(&e)))?;
+    Ok(())
+}
+
+/// Whether amipub wrote `name` for `artifact` (another artifact's parameters are not ours).
+async fn written_by_amipub(
+    ssm: &aws_sdk_ssm::Client,
+    name: &str,
+    artifact: &str,
+) -> Result<bool, String> {
     let got = ssm
         .list_tags_for_resource()
         .resource_type(ResourceTypeForTagging::Parameter)
@@ -195,5 +251,8 @@ async fn written_by_amipub(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<bool
         .send()
         .await
         .map_err(|e| format!("ListTagsForResource {name}: {}", errors::describe(&e)))?;
-    Ok(got.tag_list().iter().any(|t| t.key() == tags::REGISTRY))
+    Ok(got
+        .tag_list()
+        .iter()
+        .any(|t| t.key() == tags::REGISTRY && t.value() == artifact))
 }

@@ -134,6 +134,13 @@ pub async fn enabled_only(
     }
     let mut kept = selected.clone();
     kept.builds.retain(|b| !off.contains(&b.region));
+    if let Some(home) = &selected.home_region
+        && off.contains(home)
+    {
+        return Err(Error::Preflight(vec![format!(
+            "the home region {home} is not enabled for this account, and copy mode builds there: enable it, or choose another with --home-region"
+        )]));
+    }
     if kept.builds.is_empty() {
         return Err(Error::Preflight(vec![format!(
             "no selected region is enabled for this account ({})",
