@@ -96,11 +96,47 @@ pub async fn record(
 ) -> Result<Version, RegistryError> {
     ensure_bucket(reg).await?;
     let version = config.p().version.clone();
+    let records = records(config, builds, outcomes);
+    let all = profile_builds(config);
+    let fresh = || empty_version(&reg.settings.artifact, &version);
+    let doc = reg
+        .store
+        .update_version(&version, fresh, |doc| {
+            if doc.revoked.is_some() {
+                return Err(RegistryError::Refused(format!(
+                    "version {version} is revoked; its AMIs were published but not recorded: publish a new version"
+                )));
+            }
+            merge(doc, &records);
+            doc.metadata = reg.settings.metadata.clone();
+            if git_commit.is_some() {
+                doc.git_commit = git_commit.clone();
+            }
+            doc.updated_at = now();
+            doc.settle(&all);
+            Ok(())
+        })
+        .await?;
+    reg.store
+        .update_index(|index| {
+            summarize(index, &doc);
+            Ok(())
+        })
+        .await?;
+    Ok(doc)
+}
+
+/// The record of each build `outcomes` published.
+fn records(
+    config: &Config,
+    builds: &[Build],
+    outcomes: &[Outcome],
+) -> BTreeMap<String, BuildRecord> {
     let permissions = crate::engine::expected_permissions(&crate::engine::Permissions {
         groups: config.p().launch_permissions.groups.clone(),
         accounts: config.accounts.clone(),
     });
-    let records: BTreeMap<String, BuildRecord> = builds
+    builds
         .iter()
         .zip(outcomes)
         .filter_map(|(b, o)| match o {
@@ -121,13 +157,15 @@ pub async fn record(
             )),
             _ => None,
         })
-        .collect();
-    let all = profile_builds(config);
-    let artifact = reg.settings.artifact.clone();
-    let fresh = || Version {
+        .collect()
+}
+
+/// A version with no build yet.
+fn empty_version(artifact: &str, version: &str) -> Version {
+    Version {
         schema_version: SCHEMA_VERSION,
-        artifact: artifact.clone(),
-        version: version.clone(),
+        artifact: artifact.to_string(),
+        version: version.to_string(),
         status: Completeness::Incomplete,
         missing: Vec::new(),
         builds: BTreeMap::new(),
@@ -138,66 +176,45 @@ pub async fn record(
         updated_at: now(),
         revoked: None,
         extra: serde_json::Map::new(),
-    };
-    let doc = reg
-        .store
-        .update_version(&version, fresh, |doc| {
-            if doc.revoked.is_some() {
-                return Err(RegistryError::Refused(format!(
-                    "version {version} is revoked; its AMIs were published but not recorded: publish a new version"
-                )));
-            }
-            for (name, r) in &records {
-                // A record that says the same keeps its time; anything changed (another AMI,
-                // permissions reconciled since) is recorded as this run found it.
-                let same = doc.builds.get(name).is_some_and(|old| BuildRecord {
-                    published_at: r.published_at.clone(),
-                    run_id: r.run_id.clone(),
-                    ..old.clone()
-                } == *r);
-                if !same {
-                    doc.builds.insert(name.clone(), r.clone());
-                }
-            }
-            doc.metadata = reg.settings.metadata.clone();
-            if git_commit.is_some() {
-                doc.git_commit = git_commit.clone();
-            }
-            doc.updated_at = now();
-            doc.settle(&all);
-            Ok(())
-        })
-        .await?;
-    reg.store
-        .update_index(|index| {
-            // Another publish of the version may have recorded more since this one did.
-            if index
-                .versions
-                .get(&version)
-                .is_some_and(|v| v.updated_at > doc.updated_at)
-            {
-                return Ok(());
-            }
-            let created = index
-                .versions
-                .get(&version)
-                .map_or_else(|| doc.created_at.clone(), |v| v.created_at.clone());
-            let revoked = index.versions.get(&version).and_then(|v| v.revoked.clone());
-            index.versions.insert(
-                version.clone(),
-                VersionSummary {
-                    status: doc.status,
-                    builds: doc.builds.len(),
-                    regions: doc.builds.values().map(|b| b.region.clone()).collect(),
-                    created_at: created,
-                    updated_at: doc.updated_at.clone(),
-                    revoked,
-                },
-            );
-            Ok(())
-        })
-        .await?;
-    Ok(doc)
+    }
+}
+
+/// Puts `records` in the version: a record that says the same keeps its time; anything
+/// changed (another AMI, permissions reconciled since) is recorded as this run found it.
+fn merge(doc: &mut Version, records: &BTreeMap<String, BuildRecord>) {
+    for (name, r) in records {
+        let same = doc.builds.get(name).is_some_and(|old| {
+            BuildRecord {
+                published_at: r.published_at.clone(),
+                run_id: r.run_id.clone(),
+                ..old.clone()
+            } == *r
+        });
+        if !same {
+            doc.builds.insert(name.clone(), r.clone());
+        }
+    }
+}
+
+/// The index's line for `doc`, unless another publish of the version recorded more since.
+fn summarize(index: &mut super::schema::Index, doc: &Version) {
+    let before = index.versions.get(&doc.version);
+    if before.is_some_and(|v| v.updated_at > doc.updated_at) {
+        return;
+    }
+    let created = before.map_or_else(|| doc.created_at.clone(), |v| v.created_at.clone());
+    let revoked = before.and_then(|v| v.revoked.clone());
+    index.versions.insert(
+        doc.version.clone(),
+        VersionSummary {
+            status: doc.status,
+            builds: doc.builds.len(),
+            regions: doc.builds.values().map(|b| b.region.clone()).collect(),
+            created_at: created,
+            updated_at: doc.updated_at.clone(),
+            revoked,
+        },
+    );
 }
 
 /// Creates the registry's bucket when it does not exist: private and encrypted like the
