@@ -130,3 +130,20 @@ fn a_region_the_account_has_not_enabled_is_named_and_can_be_skipped() {
     assert!(out.contains("4 AMIs published, 0 failed"), "{out}");
     assert_eq!(count_entries(&s.ami_ids()), 4);
 }
+
+#[test]
+fn copy_mode_whose_home_region_is_not_enabled_is_refused_even_when_skipping() {
+    let emu = emulator();
+    let s = public_two_regions();
+    emu.control(json!({"regions_not_opted_in": ["eu-west-1"]}));
+    let copy = ["--strategy", "copy", "--home-region", "eu-west-1"];
+    let mut args = vec!["--skip-disabled-regions"];
+    args.extend(copy);
+    let (_, err) = publish(&s, &emu, &args, 3);
+    assert!(
+        err.contains(
+            "the home region eu-west-1 is not enabled for this account, and copy mode builds there"
+        ),
+        "{err}"
+    );
+}

@@ -570,3 +570,37 @@ fn json_of_code(s: &Scratch, emu: &Emulator, sub: &[&str], args: &[&str], code: 
     let (out, _) = amipub(s, emu, sub, &all, code);
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
 }
+
+#[test]
+fn a_rollback_to_a_version_with_fewer_regions_leaves_no_region_on_the_revoked_ami() {
+    let emu = emulator();
+    let s = profile();
+    // 2.6.2 is built in us-east-1 only (the profile's regions then); 2.6.3 in both.
+    s.edit(
+        PROFILE,
+        "regions: [us-east-1, eu-west-1]",
+        "regions: [us-east-1]",
+    );
+    publish(&s, &emu, "2.6.2", &[]);
+    s.edit(
+        PROFILE,
+        "regions: [us-east-1]",
+        "regions: [us-east-1, eu-west-1]",
+    );
+    publish(&s, &emu, "2.6.3", &[]);
+    let first = amis(&s, &emu, "2.6.2");
+    promote(&s, &emu, "2.6.2", 0);
+    promote(&s, &emu, "2.6.3", 0);
+    assert_eq!(parameters(&emu, PARAM), amis(&s, &emu, "2.6.3"));
+    amipub(
+        &s,
+        &emu,
+        &["revoke", "2.6.3"],
+        &["--reason", "broken", "--rollback", "--yes"],
+        0,
+    );
+    // us-east-1 is back on 2.6.2; eu-west-1, where 2.6.2 has no build, serves nothing: the
+    // name is the same in both regions, and only us-east-1 needs it.
+    assert_eq!(parameters(&emu, PARAM), first);
+    assert_eq!(channel(&s, &emu, "stable").as_deref(), Some("2.6.2"));
+}

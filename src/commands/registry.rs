@@ -82,7 +82,7 @@ pub async fn versions(opts: &RegistryOptions) -> Result<(), Error> {
                 .collect();
             [
                 v.clone(),
-                format!("{:?}", s.status).to_lowercase(),
+                s.status.as_str().to_string(),
                 s.builds.to_string(),
                 s.created_at.clone(),
                 on.join(", "),
@@ -121,10 +121,10 @@ pub async fn show(opts: &RegistryOptions, version: &str) -> Result<(), Error> {
         return Ok(());
     }
     println!(
-        "{} {}: {:?}, {} build(s){}",
+        "{} {}: {}, {} build(s){}",
         doc.artifact,
         doc.version,
-        doc.status,
+        doc.status.as_str(),
         doc.builds.len(),
         doc.git_commit
             .as_ref()

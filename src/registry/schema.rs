@@ -21,6 +21,16 @@ pub enum Completeness {
     Incomplete,
 }
 
+impl Completeness {
+    /// As the documents and tables write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Completeness::Complete => "complete",
+            Completeness::Incomplete => "incomplete",
+        }
+    }
+}
+
 /// Who did something, when and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stamp {

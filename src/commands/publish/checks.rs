@@ -47,13 +47,7 @@ pub async fn preflight(
     config: &Config,
     selected: &Selected,
 ) -> Result<(Clients, Preflight, Selected), Error> {
-    let registry_region = config.p().registry.as_ref().map(|r| r.region.as_str());
-    let regions = selected
-        .builds
-        .iter()
-        .map(|b| b.region.as_str())
-        .chain(registry_region);
-    let clients = Clients::connect(&run.aws, regions).await?;
+    let clients = connect(&run.aws, config, selected).await?;
     let (selected, skipped) = enabled_only(&clients, selected, run.skip_disabled_regions).await?;
     let builds = &selected.builds;
     let mut preflight = engine::preflight::run(
@@ -77,6 +71,21 @@ pub async fn preflight(
         preflight.notes.extend(notes);
     }
     Ok((clients, preflight, selected))
+}
+
+/// Clients of every region of `selected`, and of the profile's registry.
+pub async fn connect(
+    aws: &crate::aws::AwsSettings,
+    config: &Config,
+    selected: &Selected,
+) -> Result<Clients, Error> {
+    let registry_region = config.p().registry.as_ref().map(|r| r.region.as_str());
+    let regions = selected
+        .builds
+        .iter()
+        .map(|b| b.region.as_str())
+        .chain(registry_region);
+    Clients::connect(aws, regions).await
 }
 
 /// For a public profile: AWS blocking public sharing in a region, and the public AMI quota.

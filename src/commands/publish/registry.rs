@@ -38,11 +38,11 @@ pub async fn record(
         )
     };
     println!(
-        "registry: {} {} recorded in s3://{}, {:?}{missing}",
+        "registry: {} {} recorded in s3://{}, {}{missing}",
         doc.artifact,
         doc.version,
         reg.store.bucket(),
-        doc.status
+        doc.status.as_str()
     );
     let detail = json!({
         "artifact": doc.artifact,

@@ -75,13 +75,9 @@ pub(super) async fn checks(opts: &ReleaseOptions, git: &Git, tag: &str) -> Resul
         }
         Err(e) => return Err(e),
     };
-    let registry_region = config.p().registry.as_ref().map(|r| r.region.as_str());
-    let regions = selected
-        .builds
-        .iter()
-        .map(|b| b.region.as_str())
-        .chain(registry_region);
-    let clients = Clients::connect(&opts.publish.run.aws, regions).await?;
+    let clients =
+        crate::commands::publish::checks::connect(&opts.publish.run.aws, &config, &selected)
+            .await?;
     let not_enabled =
         match crate::commands::publish::checks::enabled_only(&clients, &selected, false).await {
             Err(Error::Preflight(off)) => off,
