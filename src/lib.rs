@@ -18,3 +18,4 @@ pub mod plan;
 pub mod registry;
 pub mod release;
 pub mod report;
+pub mod sources;

@@ -104,6 +104,22 @@ pub struct PublishOptions {
     pub dry_run: bool,
 }
 
+/// `amipub sources update`.
+#[derive(Debug, Clone)]
+pub struct SourcesOptions {
+    /// The profile: which releases, virtualization types and architectures, and where the
+    /// upstream images are published.
+    pub config: PathBuf,
+    /// The regions file to refresh.
+    pub regions_file: PathBuf,
+    /// Only these regions (empty: every enabled one of the file).
+    pub regions: Vec<String>,
+    /// Write the changes into the file (else only print them).
+    pub write: bool,
+    /// How AWS is reached.
+    pub aws: AwsSettings,
+}
+
 /// `amipub verify`.
 #[derive(Debug, Clone)]
 pub struct VerifyOptions {

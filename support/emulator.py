@@ -29,9 +29,18 @@ named gap of the emulator:
   TagSpecifications of CreateImage, RegisterImage and CopyImage are applied; block public
   access for AMIs and the public AMI quota refuse making an AMI public (OperationNotPermitted,
   ResourceLimitExceeded); DescribeRegions reports the account's opt-in Regions (optin.py).
+- moto's RunInstances launches any instance type, of any architecture, from any AMI;
+  instance_arch.py refuses an unknown type and one whose architectures exclude the AMI's
+  (InvalidParameterValue, as EC2).
 - moto's S3 drops CreateBucket's tags and ListBuckets' BucketRegion; s3_patches.py adds them.
 - moto's SSM stores any value as an aws:ec2:image parameter; ssm_patches.py refuses a value
   that is not an AMI of the parameter's own Region (ValidationException).
+- moto has no Canonical images and no /aws/service/canonical parameters, and preloads the
+  MOTO_AMIS_PATH images in every Region. canonical.py adds, in each Region served (--region and
+  the regions files), Canonical's Ubuntu 22.04 and 24.04 images (amd64 and arm64, gp2/gp3, a
+  current and an older serial, IDs of that Region only) and the current one's public parameter
+  /aws/service/canonical/ubuntu/server/<release>/stable/current/<arch>/hvm/<volume>/ami-id;
+  DeleteParameter of an /aws/ name is refused (AccessDeniedException), as PutParameter is.
 - moto counts nothing, never fails, never throttles, and is kinder than AWS at the HTTP level.
   The strict proxy in front of it (always on; proxy.py, sigv4.py, s3rules.py, faults.py) counts
   requests by client and operation (GET /_amipub/stats), injects faults per operation
@@ -54,6 +63,13 @@ patches whenever an image is created:
 "upload_fail" builds' ec2-upload-bundle exits 5 after uploading one part;
 a new image is pending for "image_pending_seconds" (default --image-pending-seconds), then
 available, or failed with StateReason "image_fail_reason" if its name matches "image_fail".
+Read at each SSM request (canonical.py):
+  "canonical_parameters_missing": ["eu-west-1", ...]  none of Canonical's public parameters
+      exist in these Regions (ParameterNotFound; their images stay in EC2).
+Read when deregistration protection is disabled (image_settings.py, which also makes images
+keep BootMode/EnaSupport/TpmSupport/ImdsSupport and their root volume as EC2 does):
+  "deregistration_cooldown_seconds": 86400  how long an AMI protected with cooldown still
+      refuses DeregisterImage after DisableImageDeregistrationProtection.
 
 On start it prints one JSON line to stdout: {"endpoint": URL, "moto": URL, "work": DIR}.
 """
@@ -66,6 +82,7 @@ import signal
 import tempfile
 import threading
 
+from canonical import apply_all as apply_canonical
 from ec2_patches import DEFAULT_IMAGE_FAIL_REASON, apply_all
 from proxy import make_proxy
 from s3_patches import apply_all as apply_s3_patches
@@ -74,7 +91,11 @@ from simulator import Control, Simulator, make_imds
 
 
 def load_ami_ids(regions_files):
-    """Every AMI ID in the given regions.yaml files, with its virtualization type."""
+    """Every AMI ID in the given regions.yaml files: {ID: (virtualization, architecture)}.
+
+    Under region -> amis -> release -> virtualization, a value is one AMI ID (an x86_64 image)
+    or a mapping architecture -> AMI ID ({x86_64: ami-..., arm64: ami-...}); empty values and
+    nulls are skipped."""
     import yaml  # moto depends on PyYAML
 
     amis = {}
@@ -83,8 +104,11 @@ def load_ami_ids(regions_files):
             doc = yaml.safe_load(f) or {}
         for region in (doc.get("regions") or {}).values():
             for by_virt in ((region or {}).get("amis") or {}).values():
-                for virt, ami in (by_virt or {}).items():
-                    amis[str(ami)] = str(virt)
+                for virt, value in (by_virt or {}).items():
+                    by_arch = value if isinstance(value, dict) else {"x86_64": value}
+                    for arch, ami in by_arch.items():
+                        if ami not in (None, ""):
+                            amis[str(ami)] = (str(virt), str(arch))
     return amis
 
 
@@ -98,12 +122,12 @@ def write_amis_file(amis, path):
             "owner_id": "099720109477",
             "public": True,
             "virtualization_type": virt,
-            "architecture": "x86_64",
+            "architecture": arch,
             "state": "available",
             "root_device_type": "ebs",
             "root_device_name": "/dev/sda1",
         }
-        for ami, virt in sorted(amis.items())
+        for ami, (virt, arch) in sorted(amis.items())
     ]
     with open(path, "w", encoding="utf-8") as f:
         json.dump(entries, f)
@@ -175,8 +199,15 @@ def main():
          "image_fail_reason": DEFAULT_IMAGE_FAIL_REASON},
     )
     apply_all(control)
+    from image_settings import apply as apply_image_settings  # wraps ec2_patches' handlers
+
+    apply_image_settings(control)
+    from instance_arch import apply as apply_instance_arch  # wraps RunInstances last
+
+    apply_instance_arch()
     apply_s3_patches()
     apply_ssm_patches()
+    apply_canonical(control, regions)
 
     # moto listens on a port of its own that only the proxy and the simulator use: every
     # client (amipub, the tests, the simulated instances) goes through the strict proxy.

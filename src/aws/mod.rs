@@ -2,6 +2,7 @@
 //! (the standard credential chain, profiles, `AWS_ENDPOINT_URL`), with timeouts and the SDK's
 //! standard retries on every call.
 
+pub mod deregister;
 pub mod errors;
 pub mod images;
 pub mod tags;

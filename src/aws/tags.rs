@@ -12,6 +12,9 @@ pub const VERSION: &str = "amipub:version";
 /// The staging bucket of the build, whose lock the run held: what ties a build instance to
 /// the runs that may be using it.
 pub const BUCKET: &str = "amipub:bucket";
+/// The architecture of a build's instance and AMI (`x86_64`, `arm64`).
+pub const ARCHITECTURE: &str = "amipub:architecture";
+
 /// The registry's bucket and the SSM parameters amipub writes (value: the artifact): what
 /// `promote` may overwrite, and what `cleanup` never takes for a staging bucket.
 pub const REGISTRY: &str = "amipub:registry";
@@ -28,6 +31,10 @@ pub fn for_build(
         (BUILD.to_string(), build.name.clone()),
         (VERSION.to_string(), version.to_string()),
         (BUCKET.to_string(), build.bucket.clone()),
+        (
+            ARCHITECTURE.to_string(),
+            build.architecture.as_str().to_string(),
+        ),
         ("Name".to_string(), format!("amipub {}", build.name)),
     ];
     let extra = &build.tags;

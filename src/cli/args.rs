@@ -121,6 +121,27 @@ pub struct PublishArgs {
     pub local_settings: Option<PathBuf>,
 }
 
+/// Arguments of `amipub sources update`.
+#[derive(Debug, Clone, Args)]
+pub struct SourcesArgs {
+    /// The profile whose releases, virtualization types and architectures to look up, e.g.
+    /// --config configs/current.yaml
+    #[arg(long, value_name = "FILE", default_value = "configs/official.yaml")]
+    pub config: PathBuf,
+    /// The regions file to refresh, e.g. --regions-file regions.yaml
+    #[arg(long, value_name = "FILE", default_value = "regions.yaml")]
+    pub regions_file: PathBuf,
+    /// Only this region (repeatable), e.g. --region us-east-1
+    #[arg(long, value_name = "REGION")]
+    pub region: Vec<String>,
+    /// Write the changes into the regions file, keeping its comments and layout (without it,
+    /// only print them)
+    #[arg(long)]
+    pub write: bool,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
 /// Arguments of `amipub verify`.
 #[derive(Debug, Clone, Args)]
 pub struct VerifyArgs {

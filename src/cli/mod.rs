@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 
 pub use args::{
     AwsArgs, CleanupArgs, ConcurrencyArgs, OnError, OutputFormat, PromoteArgs, PublishArgs,
-    RegistryArgs, ReleaseArgs, RevokeArgs, SelectionArgs, VerifyArgs,
+    RegistryArgs, ReleaseArgs, RevokeArgs, SelectionArgs, SourcesArgs, VerifyArgs,
 };
 pub use options::RELEASE_AMI_IDS;
 
@@ -83,6 +83,26 @@ amipub revoke 2.6.1 --reason \"superseded\" --deprecate --yes"
         after_help = "Examples:\n  amipub channels\n  amipub channels --config configs/official.yaml --format json"
     )]
     Channels(RegistryArgs),
+    /// The upstream source images of the regions file.
+    #[command(subcommand)]
+    Sources(SourcesCommand),
+}
+
+/// `amipub sources ...`.
+#[derive(Debug, Subcommand)]
+enum SourcesCommand {
+    /// Find the newest upstream image of every release, virtualization type and architecture
+    /// the profile builds, in every enabled region, and show (or --write) what changes.
+    #[command(
+        after_help = "Examples:\n  amipub sources update --config configs/current.yaml\n  \
+amipub sources update --config configs/current.yaml --write\n  \
+amipub sources update --region us-east-1 --region eu-west-1\n\n\
+Each image comes from the publisher's public SSM parameter in its region (the profile's \
+sources.parameters, Canonical's by default), or where there is none, from DescribeImages of the \
+sources.owner's images named like sources.name_pattern, newest by creation date. Disabled regions \
+are left as they are. Exit code 0 when every lookup was made (changes or not), 1 when one failed."
+    )]
+    Update(SourcesArgs),
 }
 
 /// `amipub registry ...`.
@@ -137,5 +157,8 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         Command::Promote(a) => commands::registry::promote(&a.options()).await,
         Command::Revoke(a) => commands::registry::revoke(&a.options()).await,
         Command::Channels(a) => commands::registry::channels(&a.options()).await,
+        Command::Sources(SourcesCommand::Update(a)) => {
+            commands::sources::update(&a.options()).await
+        }
     }
 }

@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 
 use super::args::{
     AwsArgs, CleanupArgs, ConcurrencyArgs, OnError, PromoteArgs, PublishArgs, RegistryArgs,
-    ReleaseArgs, RevokeArgs, SelectionArgs, VerifyArgs,
+    ReleaseArgs, RevokeArgs, SelectionArgs, SourcesArgs, VerifyArgs,
 };
 use crate::aws::AwsSettings;
 use crate::engine::ErrorPolicy;
@@ -13,7 +13,8 @@ use crate::error::Error;
 use crate::matrix::{Patterns, Selection};
 use crate::options::{
     CleanupOptions, CleanupRegions, ConfigSelection, PromoteOptions, PublishOptions,
-    RegistryOptions, ReleaseOptions, RevokeOptions, RunOptions, VerifyOptions, poll_settings,
+    RegistryOptions, ReleaseOptions, RevokeOptions, RunOptions, SourcesOptions, VerifyOptions,
+    poll_settings,
 };
 use crate::report::Style;
 
@@ -180,6 +181,19 @@ impl ReleaseArgs {
                 dry_run: false,
             },
         })
+    }
+}
+
+impl SourcesArgs {
+    /// The options of `amipub sources update`.
+    pub fn options(&self) -> SourcesOptions {
+        SourcesOptions {
+            config: self.config.clone(),
+            regions_file: self.regions_file.clone(),
+            regions: self.region.clone(),
+            write: self.write,
+            aws: self.aws.settings(),
+        }
     }
 }
 

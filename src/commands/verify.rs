@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 
 use crate::aws::Clients;
-use crate::config::{self, Config, Vars, Virtualization};
+use crate::config::{self, Architecture, Config, Vars, Virtualization};
 use crate::engine::Permissions;
 use crate::error::Error;
 use crate::lifecycle::verify::{self, Expected, Row, Verdict};
@@ -30,9 +30,13 @@ pub async fn run(args: &VerifyOptions) -> Result<(), Error> {
     let regions: BTreeSet<&str> = expected.iter().map(|e| e.region.as_str()).collect();
     let clients = Clients::connect(&args.aws, regions.iter().copied()).await?;
     let p = config.p();
-    let perms = Permissions {
-        groups: p.launch_permissions.groups.clone(),
-        accounts: config.accounts.clone(),
+    let wants = verify::Wants {
+        permissions: Permissions {
+            groups: p.launch_permissions.groups.clone(),
+            accounts: config.accounts.clone(),
+        },
+        ami: p.ami.clone(),
+        backing: p.backing,
     };
     // What this profile builds anywhere: another profile's AMIs of the same version are not
     // this file's business.
@@ -43,7 +47,7 @@ pub async fn run(args: &VerifyOptions) -> Result<(), Error> {
     let profile_names: BTreeSet<String> = crate::matrix::select(&config, &everything)
         .map(|s| s.builds.into_iter().map(|b| b.ami_name).collect())
         .unwrap_or_default();
-    let rows = verify::run(&clients, &expected, &p.version, &perms, &profile_names).await;
+    let rows = verify::run(&clients, &expected, &p.version, &wants, &profile_names).await;
     let bad = rows.iter().filter(|r| r.result != Verdict::Ok).count() + notes.len();
     match args.format {
         OutputFormat::Json => print_json(&rows, &notes, bad == 0),
@@ -78,13 +82,27 @@ fn expected(
             ));
             continue;
         };
-        let build = build_name(region, &release, virt);
+        let arch = match entry.architecture.as_deref() {
+            None => Architecture::X86_64,
+            Some(a) => match Architecture::parse(a) {
+                Some(arch) => arch,
+                None => {
+                    notes.push(format!(
+                        "{region} {}: unknown architecture \"{a}\" (x86_64 or arm64)",
+                        entry.id
+                    ));
+                    continue;
+                }
+            },
+        };
+        let build = build_name(region, &release, virt, arch);
         let vars = Vars {
             version: &p.version,
             branch: &p.branch,
             region,
             release: &release,
             virt: Some(virt),
+            arch: Some(arch),
             build: &build,
         };
         if let Some(m) = manifest.builds.get(&build)
@@ -100,6 +118,7 @@ fn expected(
             build,
             region: region.to_string(),
             ami_id: entry.id.clone(),
+            architecture: Some(arch),
         });
     }
     if expected.is_empty() {

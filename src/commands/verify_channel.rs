@@ -93,14 +93,16 @@ async fn compare(
             .collect();
         let mut names: BTreeSet<String> = want.keys().cloned().collect();
         for release in &p.releases {
-            for virt in &p.virtualizations {
-                names.insert(ssm::name(
-                    reg.parameter,
-                    &reg.settings.artifact,
-                    channel,
-                    release,
-                    *virt,
-                ));
+            for &virt in &p.virtualizations {
+                for &arch in &p.architectures {
+                    names.insert(ssm::name(
+                        reg.parameter,
+                        &reg.settings.artifact,
+                        channel,
+                        release,
+                        (virt, arch),
+                    ));
+                }
             }
         }
         let names: Vec<String> = names.into_iter().collect();

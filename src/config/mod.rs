@@ -3,6 +3,8 @@
 //! Every problem in either file is collected and reported at once (exit code 2), each with the
 //! file and line it stands on, before anything else happens.
 
+pub mod ami;
+mod architecture;
 mod diagnostics;
 mod profile;
 mod regions;
@@ -17,10 +19,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use ami::AmiSettings;
+pub use architecture::{Architecture, PerArch};
 pub use diagnostics::{Diagnostic, Diagnostics};
 pub use profile::{
     Backing, Bundle, ChannelSettings, CopySettings, LaunchPermissions, Profile, Provision,
-    RegistrySettings, Strategy, Timeouts,
+    RegistrySettings, SourceSettings, Strategy, Timeouts,
 };
 pub use regions::{RegionEntry, RegionsFile};
 pub use signing::SigningMaterial;
@@ -122,6 +126,25 @@ pub fn load_text(
     load_inner(profile_path, Some(profile_text), regions_path)
 }
 
+/// The profile and the regions file each checked on its own, without the checks that tie one
+/// to the other: what `sources update` needs, which fills the regions file with what the
+/// profile builds (a release the file does not have yet is what it is for).
+pub fn load_separately(
+    profile_path: &Path,
+    regions_path: &Path,
+) -> Result<(Located<Profile>, Located<RegionsFile>), Diagnostics> {
+    let mut diags = Diagnostics::default();
+    let regions = yaml::load::<RegionsFile>(regions_path, "regions file", &mut diags);
+    let profile = yaml::load::<Profile>(profile_path, "profile", &mut diags);
+    if let Some(r) = &regions {
+        check_regions(regions_path, r, &mut diags);
+    }
+    match (regions, profile) {
+        (Some(r), Some(p)) if diags.is_empty() => Ok((p, r)),
+        _ => Err(diags),
+    }
+}
+
 fn load_inner(
     profile_path: &Path,
     profile_text: Option<&str>,
@@ -175,19 +198,27 @@ fn check_regions(path: &Path, r: &Located<RegionsFile>, diags: &mut Diagnostics)
             );
         }
         for (release, by_virt) in &entry.amis {
-            for (virt, id) in by_virt {
-                if let Err(e) = rules::check_ami_id(id) {
-                    let at = [
+            for (virt, ids) in by_virt {
+                for (arch, id) in ids.iter() {
+                    let Err(e) = rules::check_ami_id(id) else {
+                        continue;
+                    };
+                    let mut at = vec![
                         Seg::Key("regions"),
                         Seg::Key(name),
                         Seg::Key("amis"),
                         Seg::Key(release),
                         Seg::Key(virt.as_str()),
                     ];
+                    let mut label = String::new();
+                    if matches!(ids, PerArch::Each(_)) {
+                        at.push(Seg::Key(arch.as_str()));
+                        label = format!(" {arch}");
+                    }
                     diags.push(
                         path,
                         r.line(&at),
-                        format!("{name} {release} {}: {e}", virt.as_str()),
+                        format!("{name} {release} {}{label}: {e}", virt.as_str()),
                         Some("copy the upstream AMI ID exactly as the EC2 console shows it".into()),
                     );
                 }
@@ -229,6 +260,7 @@ fn check_profile(
     check_instance_store(path, p, diags);
     check_timeouts(path, p, diags);
     check_copies(path, p, diags);
+    ami::check(path, p, diags);
     let ssm_parameter = registry::check(path, p, diags);
     let mut templates = templates?;
     templates.ssm_parameter = ssm_parameter;
@@ -248,8 +280,41 @@ fn check_identity(path: &Path, p: &Located<Profile>, diags: &mut Diagnostics) {
             );
         }
     }
-    if let Err(e) = rules::check_instance_type(&v.instance_type) {
-        diags.push(path, p.line(&[Seg::Key("instance_type")]), e, None);
+    check_instance_types(path, p, diags);
+}
+
+/// Instance types: well-formed, and one per architecture when the profile builds several (an
+/// instance type has one architecture).
+fn check_instance_types(path: &Path, p: &Located<Profile>, diags: &mut Diagnostics) {
+    let v = &p.value;
+    for (arch, t) in v.instance_type.iter() {
+        if let Err(e) = rules::check_instance_type(t) {
+            let mut at = vec![Seg::Key("instance_type")];
+            if matches!(v.instance_type, PerArch::Each(_)) {
+                at.push(Seg::Key(arch.as_str()));
+            }
+            diags.push(path, p.line(&at), e, None);
+        }
+    }
+    let line = p.line(&[Seg::Key("instance_type")]);
+    match &v.instance_type {
+        PerArch::One(t) if v.architectures.len() > 1 => diags.push(
+            path,
+            line,
+            format!("instance_type \"{t}\" is one type for {} architectures", v.architectures.len()),
+            Some("map each architecture to a type, e.g. instance_type: { x86_64: m5.large, arm64: m6g.large }".into()),
+        ),
+        PerArch::Each(m) => {
+            for arch in v.architectures.iter().filter(|a| !m.contains_key(a)) {
+                diags.push(
+                    path,
+                    line,
+                    format!("instance_type names no type for {arch}, which the profile builds"),
+                    Some(format!("add {arch}: <type> under instance_type")),
+                );
+            }
+        }
+        PerArch::One(_) => {}
     }
 }
 
@@ -392,9 +457,12 @@ fn check_lists(
     let virts: Vec<&str> = v.virtualizations.iter().map(|x| x.as_str()).collect();
     check_list_duplicates(path, p, "virtualizations", &virts, diags);
     check_list_duplicates(path, p, "regions", &v.regions, diags);
+    let arches: Vec<&str> = v.architectures.iter().map(|x| x.as_str()).collect();
+    check_list_duplicates(path, p, "architectures", &arches, diags);
     for (field, list_empty) in [
         ("releases", v.releases.is_empty()),
         ("virtualizations", v.virtualizations.is_empty()),
+        ("architectures", v.architectures.is_empty()),
     ] {
         if list_empty {
             diags.push(
@@ -418,7 +486,14 @@ fn check_lists(
                 path,
                 p.line(&[Seg::Key("releases"), Seg::Index(i)]),
                 format!("release \"{rel}\" has no source AMIs in the regions file"),
-                Some(format!("releases there: {}", known.join(", "))),
+                Some(if known.is_empty() {
+                    "the regions file has no releases yet: `amipub sources update --write` fills it from the upstream images".to_string()
+                } else {
+                    format!(
+                        "releases there: {} (`amipub sources update --write` adds the upstream images of the others)",
+                        known.join(", ")
+                    )
+                }),
             );
         }
     }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::Virtualization;
+use super::{AmiSettings, Architecture, PerArch, Virtualization};
 
 /// How the AMI's root volume is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
@@ -41,8 +41,9 @@ pub struct Profile {
     pub description: String,
     /// `ebs` or `instance-store`.
     pub backing: Backing,
-    /// EC2 instance type of the build instance.
-    pub instance_type: String,
+    /// EC2 instance type of the build instances: one, or one per architecture
+    /// (`{ x86_64: m5.large, arm64: m6g.large }`).
+    pub instance_type: PerArch,
     /// Template of the per-region staging bucket name.
     pub bucket: String,
     /// The provisioning script and its environment.
@@ -57,6 +58,12 @@ pub struct Profile {
     pub releases: Vec<String>,
     /// Virtualization types to build.
     pub virtualizations: Vec<Virtualization>,
+    /// CPU architectures to build (default x86_64 only).
+    #[serde(default = "Profile::default_architectures")]
+    pub architectures: Vec<Architecture>,
+    /// Settings every AMI gets at creation (README, "AMI settings").
+    #[serde(default)]
+    pub ami: AmiSettings,
     /// Regions to build in; empty means every enabled region of regions.yaml.
     #[serde(default)]
     pub regions: Vec<String>,
@@ -85,6 +92,65 @@ pub struct Profile {
     /// The account's quota of public AMIs per region, when AWS raised it above its default.
     #[serde(default)]
     pub public_ami_quota: Option<usize>,
+    /// Where `amipub sources update` finds the newest upstream images (default: Canonical's).
+    #[serde(default)]
+    pub sources: SourceSettings,
+}
+
+/// The profile's `sources:` section: where the upstream images are published.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSettings {
+    /// SSM parameters holding the current image's ID, tried in order (public parameters of
+    /// the region's own SSM). Placeholders: `{release}` (dotted, `24.04`), `{arch}` (Debian's
+    /// name, `amd64`/`arm64`), `{virtualization}` (`hvm`/`paravirtual`).
+    #[serde(default = "SourceSettings::default_parameters")]
+    pub parameters: Vec<String>,
+    /// Where no parameter exists: the images' owner account...
+    #[serde(default = "SourceSettings::default_owner")]
+    pub owner: String,
+    /// ...and a DescribeImages name pattern (`*` wildcards, same placeholders); the newest by
+    /// creation date of the right architecture and virtualization type wins.
+    #[serde(default = "SourceSettings::default_name_pattern")]
+    pub name_pattern: String,
+}
+
+impl SourceSettings {
+    /// Canonical's parameters for Ubuntu Server, gp3 volumes first, then gp2.
+    pub const CANONICAL_PARAMETERS: [&str; 2] = [
+        "/aws/service/canonical/ubuntu/server/{release}/stable/current/{arch}/hvm/ebs-gp3/ami-id",
+        "/aws/service/canonical/ubuntu/server/{release}/stable/current/{arch}/hvm/ebs-gp2/ami-id",
+    ];
+    /// Canonical's account.
+    pub const CANONICAL_OWNER: &str = "099720109477";
+    /// Canonical's image names (`ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-...`).
+    pub const CANONICAL_NAME_PATTERN: &str = "ubuntu/images/*/ubuntu-*-{release}-{arch}-server-*";
+
+    fn default_parameters() -> Vec<String> {
+        Self::CANONICAL_PARAMETERS.map(String::from).to_vec()
+    }
+    fn default_owner() -> String {
+        Self::CANONICAL_OWNER.into()
+    }
+    fn default_name_pattern() -> String {
+        Self::CANONICAL_NAME_PATTERN.into()
+    }
+}
+
+impl Default for SourceSettings {
+    fn default() -> Self {
+        SourceSettings {
+            parameters: Self::default_parameters(),
+            owner: Self::default_owner(),
+            name_pattern: Self::default_name_pattern(),
+        }
+    }
+}
+
+impl Profile {
+    fn default_architectures() -> Vec<Architecture> {
+        vec![Architecture::X86_64]
+    }
 }
 
 /// How the AMIs of the selected regions are made.

@@ -14,6 +14,7 @@ pub const PARAMETER_PLACEHOLDERS: &[&str] = &[
     "release_dotted",
     "virt",
     "virtualization",
+    "arch",
 ];
 
 /// Checks the registry section, if there is one; returns its parameter-name template.
@@ -65,7 +66,8 @@ pub fn check(path: &Path, p: &Located<Profile>, diags: &mut Diagnostics) -> Opti
             return None;
         }
     };
-    match check_parameter_template(&template, &r.artifact) {
+    let multi_arch = p.value.architectures.len() > 1;
+    match check_parameter_template(&template, &r.artifact, multi_arch) {
         Ok(()) => Some(template),
         Err(e) => {
             diags.push(
@@ -96,18 +98,25 @@ fn check_name(name: &str) -> Result<(), String> {
     }
 }
 
-/// A parameter template must name one parameter per channel, release and virtualization
-/// type, and render names SSM accepts: a hierarchy (`/a/b`) of letters, digits and `_.-`, at
-/// most 15 levels and 1011 characters, not under the reserved `/aws` and `/ssm`.
-fn check_parameter_template(t: &Template, artifact: &str) -> Result<(), String> {
+/// A parameter template must name one parameter per channel, release, virtualization type
+/// and (when the profile builds several) architecture, and render names SSM accepts: a
+/// hierarchy (`/a/b`) of letters, digits and `_.-`, at most 15 levels and 1011 characters, not
+/// under the reserved `/aws` and `/ssm`.
+fn check_parameter_template(t: &Template, artifact: &str, multi_arch: bool) -> Result<(), String> {
     let needs = [
         ("channel", t.uses("channel")),
         ("release", t.uses("release") || t.uses("release_dotted")),
         ("virt", t.uses("virt") || t.uses("virtualization")),
+        ("arch", t.uses("arch") || !multi_arch),
     ];
     if let Some((missing, _)) = needs.iter().find(|(_, used)| !used) {
+        let dimensions = if multi_arch {
+            "channel, release, virtualization type and architecture"
+        } else {
+            "channel, release and virtualization type"
+        };
         return Err(format!(
-            "must use {{{missing}}}: each channel, release and virtualization type needs a parameter of its own"
+            "must use {{{missing}}}: each {dimensions} needs a parameter of its own"
         ));
     }
     let sample = t.render_by(|name| match name {
@@ -116,6 +125,7 @@ fn check_parameter_template(t: &Template, artifact: &str) -> Result<(), String> 
         "release" => "1404".into(),
         "release_dotted" => "14.04".into(),
         "virt" => "pv".into(),
+        "arch" => "x86_64".into(),
         _ => "paravirtual".into(),
     });
     check_parameter_name(&sample).map_err(|e| format!("renders \"{sample}\", which {e}"))
@@ -190,15 +200,25 @@ mod tests {
         let t =
             Template::parse_with("/{artifact}/{release}/{virt}", PARAMETER_PLACEHOLDERS).unwrap();
         assert!(
-            check_parameter_template(&t, "comboami")
+            check_parameter_template(&t, "comboami", false)
                 .unwrap_err()
                 .contains("{channel}")
+        );
+        let one_arch = Template::parse_with(
+            "/{artifact}/{channel}/{release}/{virt}",
+            PARAMETER_PLACEHOLDERS,
+        )
+        .unwrap();
+        assert!(
+            check_parameter_template(&one_arch, "comboami", true)
+                .unwrap_err()
+                .contains("{arch}")
         );
         let t = Template::parse_with(
             super::super::RegistrySettings::DEFAULT_PARAMETER,
             PARAMETER_PLACEHOLDERS,
         )
         .unwrap();
-        assert!(check_parameter_template(&t, "comboami").is_ok());
+        assert!(check_parameter_template(&t, "comboami", false).is_ok());
     }
 }

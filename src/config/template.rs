@@ -15,6 +15,7 @@ pub const PLACEHOLDERS: &[(&str, &str)] = &[
     ("release_dotted", "the OS release with a dot, e.g. 14.04"),
     ("virt", "pv or hvm"),
     ("virtualization", "paravirtual or hvm"),
+    ("arch", "the architecture, x86_64 or arm64"),
     ("build", "the build name, e.g. us-east-1-1404-pv"),
 ];
 
@@ -64,6 +65,8 @@ pub struct Vars<'a> {
     pub release: &'a str,
     /// `{virt}` short form; `{virtualization}` is derived from it.
     pub virt: Option<super::Virtualization>,
+    /// `{arch}`.
+    pub arch: Option<super::Architecture>,
     /// `{build}`
     pub build: &'a str,
 }
@@ -171,6 +174,7 @@ fn value(name: &str, v: &Vars<'_>) -> String {
         "release_dotted" => dotted_release(v.release),
         "virt" => v.virt.map(|x| x.short()).unwrap_or_default().to_string(),
         "virtualization" => v.virt.map(|x| x.as_str()).unwrap_or_default().to_string(),
+        "arch" => v.arch.map(|x| x.as_str()).unwrap_or_default().to_string(),
         "build" => v.build.to_string(),
         _ => String::new(),
     }
@@ -197,6 +201,7 @@ mod tests {
             region: "us-east-1",
             release: "1404",
             virt: Some(Virtualization::Paravirtual),
+            arch: Some(crate::config::Architecture::X86_64),
             build: "us-east-1-1404-pv",
         }
     }
@@ -204,12 +209,12 @@ mod tests {
     #[test]
     fn renders_every_placeholder() {
         let t = Template::parse(
-            "{version} {branch} {region} {release} {release_dotted} {virt} {virtualization} {build}",
+            "{version} {branch} {region} {release} {release_dotted} {virt} {virtualization} {arch} {build}",
         )
         .unwrap();
         assert_eq!(
             t.render(&vars()),
-            "2.6.2 2.6 us-east-1 1404 14.04 pv paravirtual us-east-1-1404-pv"
+            "2.6.2 2.6 us-east-1 1404 14.04 pv paravirtual x86_64 us-east-1-1404-pv"
         );
     }
 

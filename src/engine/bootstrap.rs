@@ -58,6 +58,8 @@ pub struct BundleInput<'a> {
     pub region: &'a str,
     /// `--partition mbr` (HVM images of 14.04 and later must switch from GPT to MBR).
     pub partition_mbr: bool,
+    /// The image's architecture, as ec2-bundle-vol's `-r` takes it (`x86_64`, `arm64`).
+    pub arch: &'a str,
     /// The bundle command (bash).
     pub command: &'a str,
     /// The upload command (bash).
@@ -96,6 +98,7 @@ pub fn render(i: &BootstrapInput<'_>) -> String {
                     }),
                 )
                 .replace("@BUNDLE_NAME@", BUNDLE_NAME)
+                .replace("@ARCH@", &quote(b.arch))
                 .replace("@SIGNING_FAILED@", &SIGNING_FAILED.to_string())
                 .replace("@CREDENTIALS_FAILED@", &CREDENTIALS_FAILED.to_string())
                 // Last: the commands are the user's text and may contain anything.
@@ -291,7 +294,7 @@ if [ "$status" = 0 ]; then
 fi
 if [ "$status" = 0 ]; then
   export AMIPUB_ACCOUNT_ID="$(cat "$secrets/account")" AMIPUB_SIGNING_CERT="$secrets/cert.pem" AMIPUB_SIGNING_KEY="$secrets/pk.pem"
-  export AMIPUB_ARCH=x86_64 AMIPUB_EXCLUDE="$work,$bundle_dir" AMIPUB_BUNDLE_DIR="$bundle_dir" AMIPUB_BUNDLE_NAME=@BUNDLE_NAME@
+  export AMIPUB_ARCH=@ARCH@ AMIPUB_EXCLUDE="$work,$bundle_dir" AMIPUB_BUNDLE_DIR="$bundle_dir" AMIPUB_BUNDLE_NAME=@BUNDLE_NAME@
   export AMIPUB_BUCKET=@BUCKET@ AMIPUB_PREFIX=@PREFIX@ AMIPUB_REGION=@REGION@ AMIPUB_PARTITION_FLAGS=@PARTITION@
   mkdir -p "$bundle_dir"
   stage=bundle
@@ -371,6 +374,7 @@ mod tests {
             prefix: "run/us-east-1-1404-hvm",
             region: "us-east-1",
             partition_mbr: true,
+            arch: "x86_64",
             command: crate::config::Bundle::DEFAULT_COMMAND,
             upload: crate::config::Bundle::DEFAULT_UPLOAD,
         });

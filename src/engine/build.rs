@@ -486,10 +486,15 @@ impl Engine {
                 .name(name)
                 .build()
         });
+        let root = match b.backing {
+            Backing::Ebs => self.root_volume_mapping(b).await?,
+            Backing::InstanceStore => None,
+        };
         let resp = c
             .ec2
             .run_instances()
             .image_id(&b.source_ami)
+            .set_block_device_mappings(root.map(|m| vec![m]))
             .instance_type(InstanceType::from(b.instance_type.as_str()))
             .min_count(1)
             .max_count(1)

@@ -17,7 +17,6 @@ use crate::matrix::Build;
 const SIGNING_OBJECTS: [&str; 3] = ["signing/account", "signing/cert.pem", "signing/key.pem"];
 
 /// The architecture of every build: the matrix's source images are 64-bit Ubuntu.
-const ARCHITECTURE: &str = "x86_64";
 
 /// HVM images of Ubuntu 14.04 and later have a GPT disk that an instance-store AMI cannot
 /// boot from; the bundle tool must write it as MBR.
@@ -69,6 +68,7 @@ impl Engine {
             prefix: &made.prefix,
             region: &b.region,
             partition_mbr: partition_mbr(b),
+            arch: b.architecture.as_str(),
             command: self.opts.bundle.command(),
             upload: self.opts.bundle.upload(),
         })
@@ -110,13 +110,12 @@ impl Engine {
             Virtualization::Paravirtual => VirtualizationType::Paravirtual,
             Virtualization::Hvm => VirtualizationType::Hvm,
         };
-        let registered = c
-            .ec2
-            .register_image()
+        let call = super::settings::register_with(c.ec2.register_image(), &self.opts.ami);
+        let registered = call
             .image_location(format!("{}/{manifest}", b.bucket))
             .name(&b.ami_name)
             .description(&b.description)
-            .architecture(ArchitectureValues::from(ARCHITECTURE))
+            .architecture(ArchitectureValues::from(b.architecture.as_str()))
             .virtualization_type(virt.as_str())
             // Tagged in the call that registers it: a run killed right after still leaves an
             // AMI that cleanup and the next run recognise as amipub's.
@@ -149,6 +148,7 @@ mod tests {
             region: "us-east-1".into(),
             release: release.into(),
             virtualization: virt,
+            architecture: crate::config::Architecture::X86_64,
             source_ami: "ami-12345678".into(),
             ami_name: "n".into(),
             description: "d".into(),

@@ -87,8 +87,10 @@ impl Engine {
     pub(super) async fn permissions(&self, b: &Build, made: &mut Made) -> Result<(), StepError> {
         let c = self.clients.region(&b.region);
         let image = made.image.clone().ok_or("no image")?;
+        self.apply_settings(b, &image).await?;
         let set = set_permissions(c, &image, &made.snapshots, &self.wanted(), true).await?;
         self.note(b, describe_permissions(&set));
+        self.protect(b, &image).await?;
         Ok(())
     }
 

@@ -15,6 +15,7 @@ pub mod public;
 mod reuse;
 mod rollback;
 mod seal;
+mod settings;
 pub mod staging;
 mod sweep;
 #[cfg(test)]
@@ -98,6 +99,8 @@ pub struct EngineOptions {
     pub break_lock: bool,
     /// How copy mode copies.
     pub copies: copy::CopyOptions,
+    /// The settings every AMI gets.
+    pub ami: crate::config::AmiSettings,
 }
 
 /// Everything a run needs, shared by its builds.

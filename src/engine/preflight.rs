@@ -9,6 +9,7 @@ use futures::future::join_all;
 
 use crate::aws::images::{snapshots_of, tag};
 use crate::aws::{Clients, RegionClients, errors, tags};
+use crate::config::{AmiSettings, Backing};
 use crate::matrix::Build;
 
 /// An AMI that already has a build's name.
@@ -104,20 +105,26 @@ fn sorted<V>(m: &HashMap<String, V>) -> BTreeMap<&String, &V> {
 }
 
 /// Runs every check for `builds` (all regions at once). `urls_last` is how long a build's
-/// presigned URLs must work.
+/// presigned URLs must work; `ami` is what the profile asks of the AMIs.
 pub async fn run(
     clients: &Clients,
     builds: &[Build],
-    version: &str,
-    force: bool,
+    (version, force): (&str, bool),
     urls_last: std::time::Duration,
+    ami: &AmiSettings,
 ) -> Preflight {
     let mut by_region: BTreeMap<&str, Vec<&Build>> = BTreeMap::new();
     for b in builds {
         by_region.entry(b.region.as_str()).or_default().push(b);
     }
     let checks = by_region.iter().map(|(region, builds)| {
-        check_region(clients.region(region), region, builds, version, force)
+        check_region(
+            clients.region(region),
+            region,
+            builds,
+            (version, force),
+            ami,
+        )
     });
     let mut out = Preflight {
         regions: by_region.len(),
@@ -142,15 +149,15 @@ async fn check_region(
     c: &RegionClients,
     region: &str,
     builds: &[&Build],
-    version: &str,
-    force: bool,
+    (version, force): (&str, bool),
+    ami: &AmiSettings,
 ) -> Preflight {
     let mut out = Preflight {
         buckets: builds.iter().map(|b| b.bucket.clone()).collect(),
         ..Preflight::default()
     };
     let (sources, names, buckets) = tokio::join!(
-        check_sources(c, region, builds),
+        check_sources(c, region, builds, ami),
         existing_names(c, builds),
         check_buckets(c, region, builds)
     );
@@ -245,6 +252,7 @@ async fn check_sources(
     c: &RegionClients,
     region: &str,
     builds: &[&Build],
+    ami: &AmiSettings,
 ) -> Result<Vec<String>, String> {
     // Copies launch nothing: their region's source AMI does not matter.
     let builds: Vec<&Build> = builds
@@ -268,26 +276,57 @@ async fn check_sources(
         .send()
         .await
         .map_err(|e| errors::describe(&e))?;
-    let states: HashMap<&str, &ImageState> = resp
+    let images: HashMap<&str, &Image> = resp
         .images()
         .iter()
-        .filter_map(|i| Some((i.image_id()?, i.state()?)))
+        .filter_map(|i| Some((i.image_id()?, i)))
         .collect();
     let mut problems = Vec::new();
     for b in builds {
-        match states.get(b.source_ami.as_str()) {
-            Some(ImageState::Available) => {}
-            Some(state) => problems.push(format!(
-                "{}: source AMI {} in {region} is {state}, not available",
-                b.name, b.source_ami
-            )),
-            None => problems.push(format!(
+        let Some(image) = images.get(b.source_ami.as_str()) else {
+            problems.push(format!(
                 "{}: source AMI {} does not exist in {region} (or is not visible to this account); check regions.yaml",
                 b.name, b.source_ami
-            )),
+            ));
+            continue;
+        };
+        problems.extend(source_problem(b, image, region));
+        if b.backing == Backing::Ebs {
+            problems.extend(super::settings::inherited_problems(b, image, ami));
         }
     }
     Ok(problems)
+}
+
+/// What makes `image` unfit as `b`'s source: not available, or made for another architecture
+/// (the instance would not start) or virtualization type.
+fn source_problem(b: &Build, image: &Image, region: &str) -> Option<String> {
+    let src = &b.source_ami;
+    if let Some(state) = image.state().filter(|s| **s != ImageState::Available) {
+        return Some(format!(
+            "{}: source AMI {src} in {region} is {state}, not available",
+            b.name
+        ));
+    }
+    if let Some(arch) = image.architecture()
+        && arch.as_str() != b.architecture.as_str()
+    {
+        return Some(format!(
+            "{}: source AMI {src} in {region} is a {} image, and the build is {}; check regions.yaml (amipub sources update finds the right one)",
+            b.name,
+            arch.as_str(),
+            b.architecture
+        ));
+    }
+    match image.virtualization_type() {
+        Some(v) if v.as_str() != b.virtualization.as_str() => Some(format!(
+            "{}: source AMI {src} in {region} is a {} image, and the build is {}; check regions.yaml",
+            b.name,
+            v.as_str(),
+            b.virtualization.as_str()
+        )),
+        _ => None,
+    }
 }
 
 async fn existing_names(c: &RegionClients, builds: &[&Build]) -> Result<Vec<Image>, String> {

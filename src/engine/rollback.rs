@@ -190,15 +190,9 @@ pub(super) async fn deregister(
     ami: &str,
     snapshots: &[String],
 ) -> Result<(), String> {
-    match c.ec2.deregister_image().image_id(ami).send().await {
-        Ok(_) => {}
-        Err(e)
-            if matches!(
-                errors::code(&e),
-                Some("InvalidAMIID.NotFound" | "InvalidAMIID.Unavailable")
-            ) => {}
-        Err(e) => return Err(format!("DeregisterImage {ami}: {}", errors::describe(&e))),
-    }
+    crate::aws::deregister::deregister(c, ami)
+        .await
+        .map_err(|e| e.to_string())?;
     for s in snapshots {
         match c.ec2.delete_snapshot().snapshot_id(s).send().await {
             Ok(_) => {}

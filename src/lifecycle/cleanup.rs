@@ -738,14 +738,9 @@ pub async fn remove(clients: &Clients, inv: &mut Inventory, mut progress: impl F
                 .await
                 .map(|_| ())
                 .map_err(|e| errors::describe(&e)),
-            Kind::Ami => c
-                .ec2
-                .deregister_image()
-                .image_id(&item.id)
-                .send()
+            Kind::Ami => crate::aws::deregister::deregister(c, &item.id)
                 .await
-                .map(|_| ())
-                .map_err(|e| errors::describe(&e)),
+                .map_err(|e| e.to_string()),
             Kind::Snapshot => c
                 .ec2
                 .delete_snapshot()

@@ -21,6 +21,19 @@ pub struct Expected {
     pub ami_id: String,
     /// The name the profile gives the build, when the profile knows the build.
     pub ami_name: Option<String>,
+    /// The build's architecture, when known.
+    pub architecture: Option<crate::config::Architecture>,
+}
+
+/// What the AMIs should be, beyond their names.
+#[derive(Debug, Clone)]
+pub struct Wants {
+    /// Launch permissions.
+    pub permissions: Permissions,
+    /// The profile's `ami:` settings (none: nothing checked of them).
+    pub ami: crate::config::AmiSettings,
+    /// How the AMIs are backed (root volumes are checked of EBS images only).
+    pub backing: crate::config::Backing,
 }
 
 /// What verify concluded about one AMI; serialized as its kebab-case name (`--format json`).
@@ -74,7 +87,7 @@ pub async fn run(
     clients: &Clients,
     expected: &[Expected],
     version: &str,
-    perms: &Permissions,
+    wants: &Wants,
     profile_names: &BTreeSet<String>,
 ) -> Vec<Row> {
     let mut by_region: BTreeMap<&str, Vec<&Expected>> = BTreeMap::new();
@@ -83,7 +96,7 @@ pub async fn run(
     }
     let checks = by_region.iter().map(|(region, list)| async move {
         match clients.try_region(region) {
-            Some(c) => check_region(c, region, list, version, perms, profile_names).await,
+            Some(c) => check_region(c, region, list, version, wants, profile_names).await,
             // A region this command did not connect (a version recorded since in another):
             // nothing is known of it.
             None => list
@@ -106,7 +119,7 @@ async fn check_region(
     region: &str,
     expected: &[&Expected],
     version: &str,
-    perms: &Permissions,
+    wants: &Wants,
     profile_names: &BTreeSet<String>,
 ) -> Vec<Row> {
     let row = |e: &Expected, result, differences| Row {
@@ -162,7 +175,13 @@ async fn check_region(
             ));
             continue;
         };
-        let diffs = differences(c, e, img, version, perms).await;
+        let mut diffs = differences(c, e, img, version, &wants.permissions).await;
+        diffs.extend(super::ami_settings::differences(
+            img,
+            &wants.ami,
+            e.architecture,
+            wants.backing,
+        ));
         rows.push(row(
             e,
             if diffs.is_empty() {

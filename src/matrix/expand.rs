@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::{Build, build_name};
-use crate::config::{Config, Diagnostics, Seg, Vars, Virtualization, rules};
+use crate::config::{Architecture, Config, Diagnostics, Seg, Vars, Virtualization, rules};
 
 /// The names of every cell of the matrix over `regions`, whether or not it has a source AMI.
 pub fn cell_names(config: &Config, regions: &[&str]) -> Vec<String> {
@@ -12,7 +12,9 @@ pub fn cell_names(config: &Config, regions: &[&str]) -> Vec<String> {
     for &region in regions {
         for release in &p.releases {
             for &virt in &p.virtualizations {
-                names.push(build_name(region, release, virt));
+                for &arch in &p.architectures {
+                    names.push(build_name(region, release, virt, arch));
+                }
             }
         }
     }
@@ -20,7 +22,8 @@ pub fn cell_names(config: &Config, regions: &[&str]) -> Vec<String> {
 }
 
 /// Expands `config` over `regions` (enabled, known to the regions file) into the builds whose
-/// names `keep` accepts, ordered by region, release and virtualization type, or every problem
+/// names `keep` accepts, ordered by region, release, virtualization type and architecture, or
+/// every problem
 /// their rendered values have. Cells left out by `keep` are not checked, so that a hole in the
 /// matrix can be routed around with `--except`.
 pub fn expand(
@@ -37,15 +40,21 @@ pub fn expand(
         };
         for release in &p.releases {
             for &virt in &p.virtualizations {
-                let name = build_name(region, release, virt);
-                if !keep(&name) {
-                    continue;
-                }
-                match entry.amis.get(release).and_then(|m| m.get(&virt)) {
-                    Some(source_ami) => {
-                        builds.push(render(config, region, release, virt, name, source_ami));
+                for &arch in &p.architectures {
+                    let cell = Cell {
+                        region,
+                        release,
+                        virt,
+                        arch,
+                    };
+                    let name = build_name(region, release, virt, arch);
+                    if !keep(&name) {
+                        continue;
                     }
-                    None => no_source(config, region, release, virt, &mut diags),
+                    match entry.source(release, virt, arch) {
+                        Some(source_ami) => builds.push(render(config, &cell, name, source_ami)),
+                        None => no_source(config, &cell, &mut diags),
+                    }
                 }
             }
         }
@@ -58,14 +67,26 @@ pub fn expand(
     }
 }
 
-/// A cell the profile builds that the regions file has no source AMI for.
-fn no_source(
-    config: &Config,
-    region: &str,
-    release: &str,
+/// One cell of the matrix.
+struct Cell<'a> {
+    region: &'a str,
+    release: &'a str,
     virt: Virtualization,
-    diags: &mut Diagnostics,
-) {
+    arch: Architecture,
+}
+
+/// A cell the profile builds that the regions file has no source AMI for.
+fn no_source(config: &Config, cell: &Cell<'_>, diags: &mut Diagnostics) {
+    let Cell {
+        region,
+        release,
+        virt,
+        arch,
+    } = *cell;
+    let arch_label = match arch {
+        Architecture::X86_64 => String::new(),
+        other => format!(" {other}"),
+    };
     diags.push(
         &config.regions_path,
         config.regions.line(&[
@@ -75,24 +96,23 @@ fn no_source(
             Seg::Key(release),
         ]),
         format!(
-            "{region} has no {} source AMI for release {release}, which the profile builds",
+            "{region} has no {}{arch_label} source AMI for release {release}, which the profile builds",
             virt.as_str()
         ),
         Some(format!(
-            "add it under regions.{region}.amis.\"{release}\", or leave {region} out with --region/--except"
+            "add it under regions.{region}.amis.\"{release}\" (amipub sources update --write finds it), or leave {region} out with --region/--except"
         )),
     );
 }
 
 /// The build of one cell, its templates rendered.
-fn render(
-    config: &Config,
-    region: &str,
-    release: &str,
-    virt: Virtualization,
-    name: String,
-    source_ami: &str,
-) -> Build {
+fn render(config: &Config, cell: &Cell<'_>, name: String, source_ami: &str) -> Build {
+    let Cell {
+        region,
+        release,
+        virt,
+        arch,
+    } = *cell;
     let p = config.p();
     let t = &config.templates;
     let vars = Vars {
@@ -101,6 +121,7 @@ fn render(
         region,
         release,
         virt: Some(virt),
+        arch: Some(arch),
         build: &name,
     };
     Build {
@@ -112,9 +133,15 @@ fn render(
         region: region.to_string(),
         release: release.to_string(),
         virtualization: virt,
+        architecture: arch,
         source_ami: source_ami.to_string(),
         backing: p.backing,
-        instance_type: p.instance_type.clone(),
+        // Checked when the profile was loaded: every built architecture has a type.
+        instance_type: p
+            .instance_type
+            .for_arch_or_all(arch)
+            .unwrap_or_default()
+            .to_string(),
         copy_of: None,
         name,
     }
@@ -135,7 +162,11 @@ fn check_rendered(config: &Config, builds: &[Build], diags: &mut Diagnostics) {
                     "ami_name renders \"{}\" for both {other} and {} in {}; AMI names must be unique in a region",
                     b.ami_name, b.name, b.region
                 ),
-                Some("include {release} and {virt} in ami_name".into()),
+                Some(if config.p().architectures.len() > 1 {
+                    "include {release}, {virt} and {arch} in ami_name".into()
+                } else {
+                    "include {release} and {virt} in ami_name".into()
+                }),
             );
         }
     }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::config::{Backing, Virtualization};
+use crate::config::{Architecture, Backing, Virtualization};
 
 pub use expand::{cell_names, expand};
 pub use patterns::Patterns;
@@ -17,7 +17,8 @@ pub use select::{Selected, Selection, SkippedRegion, select};
 /// One build: a single AMI to publish in one region.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Build {
-    /// `<region>-<release>-<pv|hvm>`, e.g. `us-east-1-1404-pv`.
+    /// `<region>-<release>-<pv|hvm>[-<arch>]`, e.g. `us-east-1-1404-pv` or
+    /// `us-east-1-2404-hvm-arm64` (x86_64 builds carry no suffix).
     pub name: String,
     /// The region the AMI is built and published in.
     pub region: String,
@@ -25,6 +26,8 @@ pub struct Build {
     pub release: String,
     /// `paravirtual` or `hvm`.
     pub virtualization: Virtualization,
+    /// The CPU architecture.
+    pub architecture: Architecture,
     /// The upstream AMI the build starts from.
     pub source_ami: String,
     /// The rendered AMI name.
@@ -56,6 +59,6 @@ impl Build {
 }
 
 /// The build name for a matrix cell.
-pub fn build_name(region: &str, release: &str, virt: Virtualization) -> String {
-    format!("{region}-{release}-{}", virt.short())
+pub fn build_name(region: &str, release: &str, virt: Virtualization, arch: Architecture) -> String {
+    format!("{region}-{release}-{}{}", virt.short(), arch.name_suffix())
 }

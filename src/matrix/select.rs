@@ -162,7 +162,7 @@ fn home_region(config: &Config, sel: &Selection) -> Result<Option<String>, Error
 }
 
 /// Copy mode: the builds `keep` selects, each outside the home region copied from the home
-/// build of its release and virtualization type, which is selected with it.
+/// build of its release, virtualization type and architecture, which is selected with it.
 fn copy_builds(
     config: &Config,
     enabled: &[&str],
@@ -174,8 +174,10 @@ fn copy_builds(
     for region in enabled {
         for release in &p.releases {
             for &virt in &p.virtualizations {
-                if keep(&super::build_name(region, release, virt)) {
-                    homes.insert(super::build_name(home, release, virt));
+                for &arch in &p.architectures {
+                    if keep(&super::build_name(region, release, virt, arch)) {
+                        homes.insert(super::build_name(home, release, virt, arch));
+                    }
                 }
             }
         }
@@ -188,7 +190,12 @@ fn copy_builds(
         expand(config, &regions, |n| keep(n) || homes.contains(n)).map_err(Error::Config)?;
     for b in &mut builds {
         if b.region != home {
-            b.copy_of = Some(super::build_name(home, &b.release, b.virtualization));
+            b.copy_of = Some(super::build_name(
+                home,
+                &b.release,
+                b.virtualization,
+                b.architecture,
+            ));
         }
     }
     Ok(builds)

@@ -7,8 +7,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Virtualization;
 use crate::config::template::dotted_release;
+use crate::config::{Architecture, Virtualization};
 use crate::error::Error;
 
 /// One AMI of a region.
@@ -25,6 +25,10 @@ pub struct Entry {
     /// `paravirtual` or `hvm` (the legacy file's `pv` is read as `paravirtual`).
     #[serde(rename = "virtualization type")]
     pub virtualization: String,
+    /// `arm64`; absent for x86_64, as in every file written before architectures, so that
+    /// readers of the legacy shape see it unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub architecture: Option<String>,
     /// Fields amipub does not know, kept as they are for the tools that wrote them.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
@@ -66,11 +70,23 @@ impl AmiIds {
         Ok(ids)
     }
 
-    /// Sets the AMI of `region`'s `release` (`1404`) and `virt`, replacing the previous one.
-    pub fn set(&mut self, region: &str, release: &str, virt: Virtualization, id: &str) {
+    /// Sets the AMI of `region`'s `release` (`1404`), `virt` and `arch`, replacing the
+    /// previous one.
+    pub fn set(
+        &mut self,
+        region: &str,
+        release: &str,
+        (virt, arch): (Virtualization, Architecture),
+        id: &str,
+    ) {
         let release = dotted_release(release);
+        let architecture = (arch != Architecture::X86_64).then(|| arch.as_str().to_string());
         let entries = self.0.entry(region.to_string()).or_default();
-        let same = |e: &Entry| e.release == release && e.virtualization == virt.as_str();
+        let same = |e: &Entry| {
+            e.release == release
+                && e.virtualization == virt.as_str()
+                && e.architecture == architecture
+        };
         // Fields of other tools on the entry being replaced stay with it.
         let extra = entries
             .iter()
@@ -83,6 +99,7 @@ impl AmiIds {
             distributor: "Ubuntu".to_string(),
             release,
             virtualization: virt.as_str().to_string(),
+            architecture,
             extra,
         });
         sort(entries);
@@ -108,14 +125,37 @@ fn sort(entries: &mut [Entry]) {
         _ => 2,
     };
     entries.sort_by(|a, b| {
-        (a.release.as_str(), rank(&a.virtualization))
-            .cmp(&(b.release.as_str(), rank(&b.virtualization)))
+        (a.release.as_str(), rank(&a.virtualization), &a.architecture).cmp(&(
+            b.release.as_str(),
+            rank(&b.virtualization),
+            &b.architecture,
+        ))
     });
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const PV: Virtualization = Virtualization::Paravirtual;
+    const HVM: Virtualization = Virtualization::Hvm;
+    const X86: Architecture = Architecture::X86_64;
+
+    #[test]
+    fn only_other_architectures_gain_a_field() {
+        let mut ids = AmiIds::default();
+        ids.set("us-east-1", "2404", (HVM, Architecture::Arm64), "ami-2");
+        ids.set("us-east-1", "2404", (HVM, X86), "ami-1");
+        let text = String::from_utf8(ids.to_bytes()).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["us-east-1"][0]["id"], "ami-1");
+        assert!(v["us-east-1"][0].get("architecture").is_none());
+        assert_eq!(v["us-east-1"][1]["id"], "ami-2");
+        assert_eq!(v["us-east-1"][1]["architecture"], "arm64");
+        ids.set("us-east-1", "2404", (HVM, Architecture::Arm64), "ami-3");
+        assert_eq!(ids.0["us-east-1"].len(), 2, "replaced, not added");
+        assert_eq!(ids.0["us-east-1"][1].id, "ami-3");
+    }
 
     /// ComboAMI 2.6.2's published file (an excerpt), with its `pv` inconsistency.
     fn excerpt() -> &'static str {
@@ -143,13 +183,8 @@ mod tests {
         let p = dir.path().join("ami_ids.json");
         std::fs::write(&p, excerpt()).unwrap();
         let mut ids = AmiIds::load(&p).unwrap();
-        ids.set(
-            "us-east-1",
-            "1404",
-            Virtualization::Paravirtual,
-            "ami-11111111",
-        );
-        ids.set("eu-west-1", "1204", Virtualization::Hvm, "ami-22222222");
+        ids.set("us-east-1", "1404", (PV, X86), "ami-11111111");
+        ids.set("eu-west-1", "1204", (HVM, X86), "ami-22222222");
         let us = &ids.0["us-east-1"];
         assert_eq!(us.len(), 4);
         assert_eq!(us[2].id, "ami-11111111");
@@ -162,13 +197,8 @@ mod tests {
     #[test]
     fn writes_the_legacy_layout() {
         let mut ids = AmiIds::default();
-        ids.set("us-east-1", "1404", Virtualization::Hvm, "ami-7365cc18");
-        ids.set(
-            "us-east-1",
-            "1404",
-            Virtualization::Paravirtual,
-            "ami-6f64cd04",
-        );
+        ids.set("us-east-1", "1404", (HVM, X86), "ami-7365cc18");
+        ids.set("us-east-1", "1404", (PV, X86), "ami-6f64cd04");
         let text = String::from_utf8(ids.to_bytes()).unwrap();
         assert_eq!(
             text,

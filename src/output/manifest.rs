@@ -30,6 +30,9 @@ pub struct ManifestBuild {
     pub release: String,
     /// `paravirtual` or `hvm`.
     pub virtualization: String,
+    /// `x86_64` or `arm64`; absent in manifests written before architectures (x86_64).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub architecture: Option<String>,
     /// `ebs` or `instance-store`.
     pub backing: String,
     /// The AMI.

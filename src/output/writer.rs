@@ -73,7 +73,12 @@ impl OutputWriter {
 
     fn apply(&self, ids: &mut AmiIds, manifest: &mut Manifest, a: &Artifact, at: SystemTime) {
         let b = &self.builds[&a.build];
-        ids.set(&b.region, &b.release, b.virtualization, &a.ami_id);
+        ids.set(
+            &b.region,
+            &b.release,
+            (b.virtualization, b.architecture),
+            &a.ami_id,
+        );
         // A reused AMI changes nothing, so a run that publishes nothing new leaves both files
         // as they were (a release re-run then has nothing new to commit).
         if !a.reused {
@@ -103,6 +108,7 @@ impl OutputWriter {
                 region: b.region.clone(),
                 release: crate::config::template::dotted_release(&b.release),
                 virtualization: b.virtualization.as_str().to_string(),
+                architecture: Some(b.architecture.as_str().to_string()),
                 backing: b.backing.as_str().to_string(),
                 ami_id: a.ami_id.clone(),
                 ami_name: a.ami_name.clone(),

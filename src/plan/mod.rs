@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::config::{Backing, Config, Virtualization};
+use crate::config::{Architecture, Backing, Config, Virtualization};
 use crate::matrix::{Build, Selected, SkippedRegion};
 
 /// Version of the JSON plan format. Fields are only ever added within a version.
@@ -43,6 +43,8 @@ pub struct PlannedBuild {
     pub release: String,
     /// `paravirtual` or `hvm`.
     pub virtualization: Virtualization,
+    /// `x86_64` or `arm64`.
+    pub architecture: Architecture,
     /// Upstream AMI.
     pub source_ami: String,
     /// AMI name.
@@ -113,19 +115,10 @@ impl Plan {
         serde_json::to_string_pretty(self).expect("plan serializes")
     }
 
-    /// The plan as an aligned table with a summary line.
+    /// The plan as an aligned table with a summary line. The ARCH column appears only when
+    /// a build is not x86_64, so that plans of x86_64-only profiles stay as narrow as before.
     pub fn to_table(&self) -> String {
-        let header = [
-            "BUILD",
-            "REGION",
-            "RELEASE",
-            "VIRTUALIZATION",
-            "SOURCE AMI",
-            "BACKING",
-            "AMI NAME",
-            "S3 LOCATION",
-        ];
-        let rows: Vec<[String; 8]> = self
+        let rows: Vec<[String; 9]> = self
             .builds
             .iter()
             .map(|b| {
@@ -134,6 +127,7 @@ impl Plan {
                     b.region.clone(),
                     b.release.clone(),
                     b.virtualization.as_str().to_string(),
+                    b.architecture.as_str().to_string(),
                     b.source_ami.clone(),
                     b.backing.as_str().to_string(),
                     b.ami_name.clone(),
@@ -141,7 +135,20 @@ impl Plan {
                 ]
             })
             .collect();
-        let mut out = table(&header, &rows);
+        let mut out = if self
+            .builds
+            .iter()
+            .any(|b| b.architecture != Architecture::X86_64)
+        {
+            table(&PLAN_COLUMNS, &rows)
+        } else {
+            let without = |[a, b, c, d, _, f, g, h, i]: [String; 9]| [a, b, c, d, f, g, h, i];
+            let [a, b, c, d, _, f, g, h, i] = PLAN_COLUMNS;
+            table(
+                &[a, b, c, d, f, g, h, i],
+                &rows.into_iter().map(without).collect::<Vec<_>>(),
+            )
+        };
         out.push_str(&format!(
             "\n{} in {} (profile {}, version {}, branch {})\n",
             plural(self.summary.builds, "build"),
@@ -164,12 +171,25 @@ impl Plan {
     }
 }
 
+const PLAN_COLUMNS: [&str; 9] = [
+    "BUILD",
+    "REGION",
+    "RELEASE",
+    "VIRTUALIZATION",
+    "ARCH",
+    "SOURCE AMI",
+    "BACKING",
+    "AMI NAME",
+    "S3 LOCATION",
+];
+
 fn planned(b: &Build, run_id: &str) -> PlannedBuild {
     PlannedBuild {
         name: b.name.clone(),
         region: b.region.clone(),
         release: crate::config::template::dotted_release(&b.release),
         virtualization: b.virtualization,
+        architecture: b.architecture,
         source_ami: b.source_ami.clone(),
         ami_name: b.ami_name.clone(),
         description: b.description.clone(),

@@ -173,7 +173,12 @@ async fn check_amis(
         reg.clients,
         &expected(doc),
         &doc.version,
-        &recorded_permissions(doc),
+        &verify::Wants {
+            permissions: recorded_permissions(doc),
+            // The registry records no settings; the version's own verify checked them.
+            ami: Default::default(),
+            backing: crate::config::Backing::Ebs,
+        },
         &doc.builds.values().map(|b| b.ami_name.clone()).collect(),
     )
     .await;
@@ -201,6 +206,7 @@ fn expected(doc: &Version) -> Vec<Expected> {
             region: b.region.clone(),
             ami_id: b.ami_id.clone(),
             ami_name: Some(b.ami_name.clone()),
+            architecture: Some(b.architecture),
         })
         .collect()
 }

@@ -64,13 +64,11 @@ pub fn profile_builds(config: &Config) -> Vec<String> {
             continue;
         };
         for release in &p.releases {
-            for virt in &p.virtualizations {
-                if entry
-                    .amis
-                    .get(release)
-                    .is_some_and(|m| m.contains_key(virt))
-                {
-                    names.push(crate::matrix::build_name(region, release, *virt));
+            for &virt in &p.virtualizations {
+                for &arch in &p.architectures {
+                    if entry.source(release, virt, arch).is_some() {
+                        names.push(crate::matrix::build_name(region, release, virt, arch));
+                    }
                 }
             }
         }
@@ -146,6 +144,7 @@ fn records(
                     region: b.region.clone(),
                     release: b.release.clone(),
                     virtualization: b.virtualization,
+                    architecture: b.architecture,
                     ami_id: artifact.ami_id.clone(),
                     ami_name: artifact.ami_name.clone(),
                     snapshot_ids: artifact.snapshot_ids.clone(),

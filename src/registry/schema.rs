@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Virtualization;
+use crate::config::{Architecture, Virtualization};
 
 /// The schema these types read and write.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -221,6 +221,9 @@ pub struct BuildRecord {
     pub release: String,
     /// `paravirtual` or `hvm`.
     pub virtualization: Virtualization,
+    /// The architecture; absent in documents (and for x86_64) written before architectures.
+    #[serde(default = "x86_64", skip_serializing_if = "is_x86_64")]
+    pub architecture: Architecture,
     /// The AMI.
     pub ami_id: String,
     /// Its name.
@@ -235,4 +238,12 @@ pub struct BuildRecord {
     pub run_id: String,
     /// When it was published.
     pub published_at: String,
+}
+
+fn x86_64() -> Architecture {
+    Architecture::X86_64
+}
+
+fn is_x86_64(a: &Architecture) -> bool {
+    *a == Architecture::X86_64
 }

@@ -31,7 +31,13 @@ pub fn parameters(
 ) -> BTreeMap<String, Vec<Parameter>> {
     let mut by_region: BTreeMap<String, Vec<Parameter>> = BTreeMap::new();
     for b in version.builds.values() {
-        let name = name(template, artifact, channel, &b.release, b.virtualization);
+        let name = name(
+            template,
+            artifact,
+            channel,
+            &b.release,
+            (b.virtualization, b.architecture),
+        );
         by_region
             .entry(b.region.clone())
             .or_default()
@@ -44,13 +50,13 @@ pub fn parameters(
     by_region
 }
 
-/// The parameter of `channel` for a release and virtualization type.
+/// The parameter of `channel` for a release, virtualization type and architecture.
 pub fn name(
     template: &Template,
     artifact: &str,
     channel: &str,
     release: &str,
-    virt: crate::config::Virtualization,
+    (virt, arch): (crate::config::Virtualization, crate::config::Architecture),
 ) -> String {
     template.render_by(|p| match p {
         "artifact" => artifact.to_string(),
@@ -58,6 +64,7 @@ pub fn name(
         "release" => release.to_string(),
         "release_dotted" => crate::config::template::dotted_release(release),
         "virt" => virt.short().to_string(),
+        "arch" => arch.as_str().to_string(),
         _ => virt.as_str().to_string(),
     })
 }

@@ -53,9 +53,9 @@ pub async fn preflight(
     let mut preflight = engine::preflight::run(
         &clients,
         builds,
-        &config.p().version,
-        run.force,
+        (&config.p().version, run.force),
         engine::url_lifetime(&config.p().timeouts),
+        &config.p().ami,
     )
     .await;
     if !skipped.is_empty() {

@@ -239,5 +239,6 @@ fn engine_options(
             max_per_region: p.copies.max_per_region,
             kms_keys: p.copies.kms_keys.clone(),
         },
+        ami: p.ami.clone(),
     }
 }

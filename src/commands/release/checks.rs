@@ -86,9 +86,9 @@ pub(super) async fn checks(opts: &ReleaseOptions, git: &Git, tag: &str) -> Resul
     let mut preflight = engine::preflight::run(
         &clients,
         &selected.builds,
-        &opts.version,
-        false,
+        (&opts.version, false),
         engine::url_lifetime(&config.p().timeouts),
+        &config.p().ami,
     )
     .await;
     if let Some(reg) = crate::registry::Registry::of(&config, &clients) {

@@ -305,17 +305,22 @@ async fn verify(r: &mut Release<'_>) -> Result<Line, Failure> {
                 region: b.region.clone(),
                 ami_id: artifact.ami_id.clone(),
                 ami_name: Some(b.ami_name.clone()),
+                architecture: Some(b.architecture),
             }),
             _ => None,
         })
         .collect();
     let config = &r.found.config;
-    let perms = Permissions {
-        groups: config.p().launch_permissions.groups.clone(),
-        accounts: config.accounts.clone(),
+    let wants = verify::Wants {
+        permissions: Permissions {
+            groups: config.p().launch_permissions.groups.clone(),
+            accounts: config.accounts.clone(),
+        },
+        ami: config.p().ami.clone(),
+        backing: config.p().backing,
     };
     let names: BTreeSet<String> = r.builds().iter().map(|b| b.ami_name.clone()).collect();
-    let rows = verify::run(&r.found.clients, &expected, &r.opts.version, &perms, &names).await;
+    let rows = verify::run(&r.found.clients, &expected, &r.opts.version, &wants, &names).await;
     let bad: Vec<_> = rows
         .iter()
         .filter(|row| row.result != Verdict::Ok)

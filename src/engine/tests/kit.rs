@@ -51,6 +51,7 @@ pub fn build() -> Build {
         region: REGION.into(),
         release: "1404".into(),
         virtualization: Virtualization::Hvm,
+        architecture: crate::config::Architecture::X86_64,
         source_ami: "ami-0aaaaaaaaaaaaaaaa".into(),
         ami_name: "test 1.0.0 1404 hvm".into(),
         description: "test".into(),
@@ -152,6 +153,7 @@ pub fn options() -> EngineOptions {
         iam_instance_profile: None,
         break_lock: false,
         copies: Default::default(),
+        ami: Default::default(),
     }
 }
 

@@ -33,9 +33,9 @@ async fn preflight(ec2: &[Rule], s3: &[Rule]) -> Vec<String> {
     let p = crate::engine::preflight::run(
         &clients(ec2, s3),
         &[build()],
-        "1.0.0",
-        false,
+        ("1.0.0", false),
         std::time::Duration::from_secs(3600),
+        &Default::default(),
     )
     .await;
     p.problems
