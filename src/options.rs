@@ -194,6 +194,8 @@ pub struct ReleaseOptions {
     pub dry_run: bool,
     /// Do not ask for confirmation.
     pub yes: bool,
+    /// Refresh the regions file's source AMIs first (`sources update --write`), and commit it.
+    pub refresh_sources: bool,
     /// The publish step: the release's selection, ami_ids.json, cleanup of failed builds.
     pub publish: PublishOptions,
 }

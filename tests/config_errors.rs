@@ -488,3 +488,95 @@ fn copy_settings_aws_would_refuse_are_found_before_anything_runs() {
         assert!(err.contains(part), "{part} not in {err}");
     }
 }
+
+/// configs/current.yaml with regions-current.yaml given an image for every cell, so that only
+/// the profile's own problems are reported.
+fn current() -> Scratch {
+    let s = Scratch::new();
+    let mut regions = String::from("regions:\n");
+    for r in ["eu-west-1", "us-east-1", "us-west-2"] {
+        regions.push_str(&format!(
+            "  {r}:\n    amis:\n      \"2204\": {{ hvm: {{ x86_64: ami-0aaaaaaaaaaaaaaaa, arm64: ami-0bbbbbbbbbbbbbbbb }} }}\n      \"2404\": {{ hvm: {{ x86_64: ami-0cccccccccccccccc, arm64: ami-0dddddddddddddddd }} }}\n"
+        ));
+    }
+    s.write("regions-current.yaml", &regions);
+    s
+}
+
+const CURRENT: [&str; 4] = [
+    "--config",
+    "configs/current.yaml",
+    "--regions-file",
+    "regions-current.yaml",
+];
+
+#[test]
+fn architectures_and_ami_settings_aws_would_refuse_are_found_before_anything_runs() {
+    let s = current();
+    let p = "configs/current.yaml";
+    s.edit(
+        p,
+        "instance_type: { x86_64: m5.large, arm64: m6g.large }",
+        "instance_type: m5.large",
+    )
+    .edit(
+        p,
+        "imds_support: v2.0",
+        "imds_support: v2.0\n  tpm_support: v2.0",
+    )
+    .edit(
+        p,
+        "root_volume: { type: gp3, size: 16 }",
+        "root_volume: { type: st1, size: 16 }",
+    )
+    .edit(p, "deprecate_after: 2y", "deprecate_after: 3y");
+    let err = plan_fails(&s, &CURRENT);
+    for want in [
+        "configs/current.yaml:8: instance_type \"m5.large\" is one type for 2 architectures",
+        "ami.tpm_support needs ami.boot_mode: uefi",
+        "ami.root_volume.type \"st1\" cannot be a root volume",
+        "ami.deprecate_after 3years is outside what EC2 accepts (more than 0, at most 2y for public AMIs)",
+    ] {
+        assert!(err.contains(want), "{want} in:\n{err}");
+    }
+    insta::assert_snapshot!(err);
+}
+
+#[test]
+fn an_unknown_architecture_or_a_missing_instance_type_is_refused() {
+    let s = current();
+    let p = "configs/current.yaml";
+    s.edit(
+        p,
+        "architectures: [x86_64, arm64]",
+        "architectures: [x86_64, arm64, aarch64]",
+    );
+    let err = plan_fails(&s, &CURRENT);
+    assert!(err.contains("configs/current.yaml:26:"), "{err}");
+    assert!(err.contains("unknown variant `aarch64`"), "{err}");
+    let s = current();
+    s.edit(
+        p,
+        "instance_type: { x86_64: m5.large, arm64: m6g.large }",
+        "instance_type: { x86_64: m5.large }",
+    );
+    let err = plan_fails(&s, &CURRENT);
+    assert!(
+        err.contains("instance_type names no type for arm64, which the profile builds"),
+        "{err}"
+    );
+    // An arm64 slot without an image is named with its architecture.
+    let s = current();
+    s.edit(
+        "regions-current.yaml",
+        "\"2404\": { hvm: { x86_64: ami-0cccccccccccccccc, arm64: ami-0dddddddddddddddd } }",
+        "\"2404\": { hvm: ami-0cccccccccccccccc }",
+    );
+    let err = plan_fails(&s, &CURRENT);
+    assert!(
+        err.contains(
+            "eu-west-1 has no hvm arm64 source AMI for release 2404, which the profile builds"
+        ),
+        "{err}"
+    );
+}

@@ -391,3 +391,27 @@ async fn the_instance_deletes_the_signing_material_as_soon_as_it_has_it() {
             .any(|k| k.contains("/signing/"))
     );
 }
+
+#[test]
+fn register_image_gets_the_profiles_ami_settings() {
+    let emu = emulator();
+    let s = Scratch::new();
+    s.signing();
+    let profile = std::fs::read_to_string(s.path("configs/official.yaml")).unwrap();
+    s.write(
+        "configs/official.yaml",
+        &format!(
+            "{profile}ami:\n  imds_support: v2.0\n  boot_mode: legacy-bios\n  deprecate_after: 1y\n"
+        ),
+    );
+    run_expect(&mut publish(&s, &emu, &["--only", "eu-west-1-1404-hvm"]), 0);
+    let images = common::block(emu.amipub_images("eu-west-1"));
+    assert_eq!(images.len(), 1);
+    let img = &images[0];
+    assert_eq!(img.imds_support().map(|v| v.as_str()), Some("v2.0"));
+    assert_eq!(img.boot_mode().map(|v| v.as_str()), Some("legacy-bios"));
+    assert!(img.deprecation_time().is_some());
+    let mut verify = s.against(&emu, "verify");
+    let (out, _) = run_expect(&mut verify, 0);
+    assert!(out.contains("1 of 1 AMI(s) as expected"), "{out}");
+}

@@ -424,3 +424,55 @@ async fn a_failing_preflight_refuses_the_release_with_exit_3_and_changes_nothing
     assert_eq!(repo.state(), before);
     assert_eq!(all_images(&emu).await, 0);
 }
+
+#[test]
+fn refresh_sources_fills_the_regions_file_before_the_checks_and_commits_it() {
+    let emu = emulator();
+    let repo = Repo::new();
+    let regions = "regions-current.yaml";
+    let empty = std::fs::read_to_string(common::root().join(regions)).unwrap();
+    repo.s.write(regions, &empty);
+    repo.git(&["add", regions]);
+    repo.git(&["commit", "-qm", "Current images"]);
+    let args = [
+        "3.0.1",
+        "--config",
+        "configs/current.yaml",
+        "--regions-file",
+        regions,
+        "--region",
+        "us-east-1",
+        "--refresh-sources",
+    ];
+    // A dry run looks the images up and writes nothing; its checks then find no sources.
+    let (_, err) = run_expect(
+        &mut repo.release(&emu, &[&args[..], &["--dry-run"]].concat()),
+        2,
+    );
+    assert!(err.contains("release \"2404\" has no source AMIs"), "{err}");
+    assert_eq!(repo.git(&["status", "--porcelain"]), "");
+
+    let (out, _) = run_expect(&mut repo.release(&emu, &args), 0);
+    assert!(
+        out.contains("sources: updated 12 source AMI(s) in regions-current.yaml"),
+        "{out}"
+    );
+    assert!(
+        out.contains("us-east-1 \"2404\" hvm arm64: (none) -> ami-"),
+        "{out}"
+    );
+    assert!(out.contains("[done   ] 6. tagged release/3.0.1"), "{out}");
+    let committed = repo.git(&["show", "--name-only", "--format=", "HEAD"]);
+    assert!(committed.lines().any(|f| f == regions), "{committed}");
+    assert_eq!(
+        repo.git(&["status", "--porcelain"]),
+        "",
+        "everything committed"
+    );
+    let text = std::fs::read_to_string(repo.s.path(regions)).unwrap();
+    assert!(
+        text.starts_with("# Source images of configs/current.yaml"),
+        "{text}"
+    );
+    assert_eq!(text.matches("arm64: ami-").count(), 6, "{text}");
+}

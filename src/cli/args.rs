@@ -240,6 +240,10 @@ pub struct ReleaseArgs {
     /// Do not ask for confirmation on a terminal
     #[arg(long)]
     pub yes: bool,
+    /// Refresh the regions file's source AMIs to the newest upstream images before the checks
+    /// (as `amipub sources update --write`), and commit the file with the release
+    #[arg(long)]
+    pub refresh_sources: bool,
     #[command(flatten)]
     pub selection: SelectionArgs,
     #[command(flatten)]

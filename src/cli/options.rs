@@ -175,6 +175,7 @@ impl ReleaseArgs {
             remote: self.remote.clone(),
             dry_run: self.dry_run,
             yes: self.yes,
+            refresh_sources: self.refresh_sources,
             publish: PublishOptions {
                 selection: self.selection.options()?,
                 run,

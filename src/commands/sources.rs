@@ -10,6 +10,26 @@ use crate::sources::{self, Change, Templates, Update};
 
 /// Looks up every cell, prints the differences, and with `--write` writes them.
 pub async fn update(opts: &SourcesOptions) -> Result<(), Error> {
+    let update = refresh(opts).await?;
+    print!("{}", render(&update));
+    if opts.write && !update.changes.is_empty() {
+        println!(
+            "{} updated ({} source AMI(s)).",
+            opts.regions_file.display(),
+            update.changes.len()
+        );
+    } else if !update.changes.is_empty() {
+        println!(
+            "Nothing written; run again with --write to update {}.",
+            opts.regions_file.display()
+        );
+    }
+    failed_lookups(&update)
+}
+
+/// Looks up every cell and, with `opts.write`, writes the changes; prints nothing (release
+/// shows it as its own step).
+pub async fn refresh(opts: &SourcesOptions) -> Result<Update, Error> {
     let (profile, regions) =
         config::load_separately(&opts.config, &opts.regions_file).map_err(Error::Config)?;
     let templates = Templates::parse(&profile.value).map_err(|e| {
@@ -22,20 +42,14 @@ pub async fn update(opts: &SourcesOptions) -> Result<(), Error> {
     let clients = Clients::connect(&opts.aws, chosen.iter().copied()).await?;
     let cells = sources::cells(&profile.value, &chosen);
     let update = sources::update(&clients, &templates, &regions.value, cells).await;
-    print!("{}", render(&update));
     if opts.write && !update.changes.is_empty() {
         write(opts, &update.changes)?;
-        println!(
-            "{} updated ({} source AMI(s)).",
-            opts.regions_file.display(),
-            update.changes.len()
-        );
-    } else if !update.changes.is_empty() {
-        println!(
-            "Nothing written; run again with --write to update {}.",
-            opts.regions_file.display()
-        );
     }
+    Ok(update)
+}
+
+/// Exit 1 when a region's lookups failed (what was found is still shown and written).
+pub fn failed_lookups(update: &Update) -> Result<(), Error> {
     if update.failed.is_empty() {
         Ok(())
     } else {

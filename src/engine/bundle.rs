@@ -16,8 +16,6 @@ use crate::matrix::Build;
 /// The signing objects under a build's prefix: account ID, certificate, key.
 const SIGNING_OBJECTS: [&str; 3] = ["signing/account", "signing/cert.pem", "signing/key.pem"];
 
-/// The architecture of every build: the matrix's source images are 64-bit Ubuntu.
-
 /// HVM images of Ubuntu 14.04 and later have a GPT disk that an instance-store AMI cannot
 /// boot from; the bundle tool must write it as MBR.
 pub fn partition_mbr(b: &Build) -> bool {

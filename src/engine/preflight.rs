@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, SystemTime};
 
-use aws_sdk_ec2::types::{Filter, Image, ImageState};
+use aws_sdk_ec2::types::{Filter, Image, ImageState, InstanceType};
 use futures::future::join_all;
 
 use crate::aws::images::{snapshots_of, tag};
@@ -156,10 +156,11 @@ async fn check_region(
         buckets: builds.iter().map(|b| b.bucket.clone()).collect(),
         ..Preflight::default()
     };
-    let (sources, names, buckets) = tokio::join!(
+    let (sources, names, buckets, types) = tokio::join!(
         check_sources(c, region, builds, ami),
         existing_names(c, builds),
-        check_buckets(c, region, builds)
+        check_buckets(c, region, builds),
+        check_instance_types(c, region, builds)
     );
     // When the region cannot be reached at all, every check fails the same way: say it once.
     if let (Err(e), Err(_), Err(_)) = (&sources, &names, &buckets) {
@@ -172,6 +173,12 @@ async fn check_region(
         Err(e) => out
             .problems
             .push(format!("{region}: cannot check source AMIs: {e}")),
+    }
+    match types {
+        Ok(p) => out.problems.extend(p),
+        Err(e) => out
+            .problems
+            .push(format!("{region}: cannot check instance types: {e}")),
     }
     match buckets {
         Ok((p, missing)) => {
@@ -327,6 +334,67 @@ fn source_problem(b: &Build, image: &Image, region: &str) -> Option<String> {
         )),
         _ => None,
     }
+}
+
+/// Each build's instance type must exist in the region and run its architecture: EC2 refuses
+/// the launch otherwise, which would fail the build after its region was staged.
+async fn check_instance_types(
+    c: &RegionClients,
+    region: &str,
+    builds: &[&Build],
+) -> Result<Vec<String>, String> {
+    let launching: Vec<&Build> = builds
+        .iter()
+        .copied()
+        .filter(|b| b.copy_of.is_none())
+        .collect();
+    let types: BTreeSet<&str> = launching.iter().map(|b| b.instance_type.as_str()).collect();
+    if types.is_empty() {
+        return Ok(Vec::new());
+    }
+    let resp = c
+        .ec2
+        .describe_instance_types()
+        .set_instance_types(Some(types.iter().map(|t| InstanceType::from(*t)).collect()))
+        .send()
+        .await;
+    let resp = match resp {
+        Ok(r) => r,
+        // One unknown type fails the whole call: name it (each one is asked again alone).
+        Err(e) if errors::code(&e) == Some("InvalidInstanceType") => {
+            return Ok(vec![format!(
+                "{region}: an instance type of the profile ({}) does not exist there: {}",
+                types.iter().copied().collect::<Vec<_>>().join(", "),
+                errors::describe(&e)
+            )]);
+        }
+        Err(e) => return Err(errors::describe(&e)),
+    };
+    let arches: HashMap<&str, Vec<&str>> = resp
+        .instance_types()
+        .iter()
+        .filter_map(|t| {
+            let name = t.instance_type()?.as_str();
+            let supported = t.processor_info()?.supported_architectures();
+            Some((name, supported.iter().map(|a| a.as_str()).collect()))
+        })
+        .collect();
+    Ok(launching
+        .iter()
+        .filter_map(|b| {
+            let supported = arches.get(b.instance_type.as_str())?;
+            (!supported.contains(&b.architecture.as_str())).then(|| {
+                format!(
+                    "{}: instance type {} runs {}, not {}; map the architecture to a type that runs it (instance_type: {{ {}: ... }})",
+                    b.name,
+                    b.instance_type,
+                    supported.join("/"),
+                    b.architecture,
+                    b.architecture
+                )
+            })
+        })
+        .collect())
 }
 
 async fn existing_names(c: &RegionClients, builds: &[&Build]) -> Result<Vec<Image>, String> {

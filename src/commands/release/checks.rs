@@ -62,6 +62,7 @@ pub(super) async fn checks(opts: &ReleaseOptions, git: &Git, tag: &str) -> Resul
         .map_err(|e| Error::Usage(vec![format!("{}: {e}", profile_path.display())]))?;
     let state = git_state(opts, git, tag, &original, &mut problems).await?;
     check_newer(opts, git, tag, &mut problems).await?;
+    let sources = refresh_sources(opts, &mut problems).await?;
     let config = load_config(opts, &edited.text, &problems)?;
     let selected = matrix::select(&config, &opts.publish.selection.builds)?;
     let signing = match crate::commands::publish::load_signing(
@@ -127,6 +128,9 @@ pub(super) async fn checks(opts: &ReleaseOptions, git: &Git, tag: &str) -> Resul
             plural(regions.len(), "region")
         ),
     );
+    for d in sources {
+        detail(&d);
+    }
     if !state.has_remote {
         detail(&format!(
             "no remote named {}: the tag was looked for locally only",
@@ -270,6 +274,53 @@ async fn git_state(
     })
 }
 
+/// `--refresh-sources`: the regions file's source AMIs brought to the newest upstream images
+/// (only looked up in a dry run) before the configuration is loaded, so that the checks and the
+/// publish use them; returns the lines to show under the checks. A region whose lookups failed
+/// is a problem of the checks.
+async fn refresh_sources(
+    opts: &ReleaseOptions,
+    problems: &mut Vec<String>,
+) -> Result<Vec<String>, Error> {
+    if !opts.refresh_sources {
+        return Ok(Vec::new());
+    }
+    let sel = &opts.publish.selection;
+    let sources = crate::options::SourcesOptions {
+        config: sel.config.clone(),
+        regions_file: sel.regions_file.clone(),
+        regions: Vec::new(),
+        write: !opts.dry_run,
+        aws: opts.publish.run.aws.clone(),
+    };
+    let update = crate::commands::sources::refresh(&sources).await?;
+    problems.extend(update.failed.iter().map(|e| format!("sources: {e}")));
+    let verb = if opts.dry_run {
+        "would update"
+    } else {
+        "updated"
+    };
+    let mut lines = vec![match update.changes.len() {
+        0 => format!(
+            "sources: {} source AMI(s) checked, {} up to date",
+            update.checked,
+            sel.regions_file.display()
+        ),
+        n => format!(
+            "sources: {verb} {n} source AMI(s) in {}",
+            sel.regions_file.display()
+        ),
+    }];
+    let rendered = crate::commands::sources::render(&update);
+    lines.extend(
+        rendered
+            .lines()
+            .filter(|l| l.contains(" -> "))
+            .map(|l| format!("  {l}")),
+    );
+    Ok(lines)
+}
+
 /// The changed files that are not this release's own. A release that already set the version
 /// (an earlier, interrupted run) may leave its own files changed; anything else must be
 /// committed first.
@@ -295,9 +346,15 @@ fn foreign_changes(
     .iter()
     .map(|p| relative_to(root, &cwd.join(p)))
     .collect();
+    // A refresh may have written the regions file before anything else (checks that then
+    // failed): it is this release's whether or not the version was set.
+    let refreshed = opts
+        .refresh_sources
+        .then(|| relative_to(root, &cwd.join(&opts.publish.selection.regions_file)));
     Ok(changed
         .iter()
         .filter(|f| !resuming || !own.contains(Path::new(f.as_str())))
+        .filter(|f| refreshed.as_deref() != Some(Path::new(f.as_str())))
         .cloned()
         .collect())
 }

@@ -388,12 +388,15 @@ async fn commit(r: &mut Release<'_>) -> Result<Line, Failure> {
     let message = format!("Release {}", r.opts.version);
     let changelog_path = write_changelog(r)?;
     let cwd = std::env::current_dir().map_err(|e| Error::io(".", e))?;
-    let files = [
+    let mut files = vec![
         r.ami_ids().display().to_string(),
         Manifest::path_beside(r.ami_ids()).display().to_string(),
         r.profile(),
         relative_to(&cwd, &changelog_path).display().to_string(),
     ];
+    if r.opts.refresh_sources {
+        files.push(r.opts.publish.selection.regions_file.display().to_string());
+    }
     let mut add = vec!["add", "--"];
     add.extend(files.iter().map(String::as_str));
     r.git.run(&add).await.map_err(git_failed)?;

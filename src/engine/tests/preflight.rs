@@ -30,8 +30,16 @@ fn clients(ec2: &[Rule], s3: &[Rule]) -> Clients {
 }
 
 async fn preflight(ec2: &[Rule], s3: &[Rule]) -> Vec<String> {
+    // The build's instance type is not these tests' subject: EC2 says nothing of it.
+    let mut ec2 = ec2.to_vec();
+    ec2.push(
+        mock!(aws_sdk_ec2::Client::describe_instance_types).then_output(|| {
+            aws_sdk_ec2::operation::describe_instance_types::DescribeInstanceTypesOutput::builder()
+                .build()
+        }),
+    );
     let p = crate::engine::preflight::run(
-        &clients(ec2, s3),
+        &clients(&ec2, s3),
         &[build()],
         ("1.0.0", false),
         std::time::Duration::from_secs(3600),
