@@ -77,13 +77,8 @@ struct Cell<'a> {
 
 /// A cell the profile builds that the regions file has no source AMI for.
 fn no_source(config: &Config, cell: &Cell<'_>, diags: &mut Diagnostics) {
-    let Cell {
-        region,
-        release,
-        virt,
-        arch,
-    } = *cell;
-    let arch_label = match arch {
+    let (region, release, virt) = (cell.region, cell.release, cell.virt);
+    let arch_label = match cell.arch {
         Architecture::X86_64 => String::new(),
         other => format!(" {other}"),
     };
