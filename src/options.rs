@@ -112,8 +112,11 @@ pub struct SourcesOptions {
     pub config: PathBuf,
     /// The regions file to refresh.
     pub regions_file: PathBuf,
-    /// Only these regions (empty: every enabled one of the file).
+    /// Only these regions (empty: every enabled one of the file, or see `profile_regions`).
     pub regions: Vec<String>,
+    /// With no `regions`, the profile's own regions when it lists some (a release refreshes
+    /// only what it builds).
+    pub profile_regions: bool,
     /// Write the changes into the file (else only print them).
     pub write: bool,
     /// How AWS is reached.

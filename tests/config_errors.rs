@@ -565,6 +565,18 @@ fn an_unknown_architecture_or_a_missing_instance_type_is_refused() {
         err.contains("instance_type names no type for arm64, which the profile builds"),
         "{err}"
     );
+    // arm64 boots only UEFI from HVM EBS images.
+    let s = current();
+    s.edit(
+        p,
+        "virtualizations: [hvm]",
+        "virtualizations: [hvm, paravirtual]",
+    );
+    let err = plan_fails(&s, &CURRENT);
+    assert!(
+        err.contains("configs/current.yaml:26: architectures: arm64 instances boot only UEFI from HVM EBS images, and the profile asks for paravirtual images"),
+        "{err}"
+    );
     // An arm64 slot without an image is named with its architecture.
     let s = current();
     s.edit(

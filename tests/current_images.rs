@@ -64,7 +64,7 @@ fn sources_update_prints_the_newest_images_and_changes_nothing() {
     let (out, _) = sources(&s, &emu, &[], 0);
     // 3 regions x 2 releases x 1 virtualization type x 2 architectures.
     assert!(
-        out.contains("12 of 12 source AMI(s) checked have a newer upstream image."),
+        out.contains("12 of 12 source AMI(s) checked differ from the newest upstream image."),
         "{out}"
     );
     let line = out
@@ -105,7 +105,7 @@ fn sources_update_write_changes_only_what_is_stale_and_keeps_comments() {
     s.write(REGIONS, &edited);
     let (out, _) = sources(&s, &emu, &["--write"], 0);
     assert!(
-        out.contains("1 of 12 source AMI(s) checked have a newer upstream image."),
+        out.contains("1 of 12 source AMI(s) checked differ from the newest upstream image."),
         "{out}"
     );
     assert!(
@@ -239,6 +239,17 @@ fn two_releases_on_two_architectures_publish_with_their_settings_and_verify() {
             Some("enabled-without-cooldown"),
             "{name}"
         );
+        // Two years from its creation at most, as EC2 allows a public AMI: 730 days.
+        let at = |t: Option<&str>| {
+            aws_smithy_types::DateTime::from_str(
+                t.unwrap(),
+                aws_smithy_types::date_time::Format::DateTime,
+            )
+            .unwrap()
+            .secs()
+        };
+        let days = (at(img.deprecation_time()) - at(img.creation_date())) as f64 / 86400.0;
+        assert!((729.99..=730.01).contains(&days), "{name}: {days} days");
         let root = img.block_device_mappings()[0].ebs().unwrap();
         assert_eq!(
             root.volume_type().map(|v| v.as_str()),
@@ -257,6 +268,19 @@ fn two_releases_on_two_architectures_publish_with_their_settings_and_verify() {
     verify.args(["--config", CURRENT, "--regions-file", REGIONS]);
     let (out, _) = run_expect(&mut verify, 0);
     assert!(out.contains("12 of 12 AMI(s) as expected"), "{out}");
+
+    // A re-run reuses every AMI, its settings applied again where they differ (public AMIs'
+    // deprecation counted from their creation, as EC2 requires).
+    let (again, _) = run_expect(
+        &mut s.publish(&emu, &["--config", CURRENT, "--regions-file", REGIONS]),
+        0,
+    );
+    assert_eq!(again.matches("(already published)").count(), 12, "{again}");
+    assert_eq!(
+        emu.stat("amipub ec2:RunInstances"),
+        12,
+        "nothing launched again"
+    );
 }
 
 #[test]
@@ -341,7 +365,7 @@ fn cleanup_explains_a_protection_cooldown_and_finishes_after_it() {
     let (out, err) = run_expect(&mut cleanup(), 1);
     let all = format!("{out}{err}");
     assert!(
-        all.contains("had deregistration protection with a cooldown: amipub turned it off, and EC2 allows deregistering it after the 24-hour cooldown"),
+        all.contains("had deregistration protection with a cooldown: protection is off now, and EC2 allows deregistering it only after the 24-hour cooldown (20"),
         "{all}"
     );
     assert_eq!(
@@ -384,7 +408,8 @@ fn a_source_or_instance_type_of_the_wrong_architecture_stops_preflight() {
         .next()
         .unwrap();
     s.write(REGIONS, &text.replacen(&line, &line.replace(arm, x86), 1));
-    s.edit(CURRENT, "arm64: m6g.large", "arm64: m5.large");
+    s.edit(CURRENT, "arm64: m6g.large", "arm64: m5.large")
+        .edit(CURRENT, "size: 16", "size: 4");
     let (_, err) = run_expect(
         &mut s.publish(&emu, &["--config", CURRENT, "--regions-file", REGIONS]),
         3,
@@ -399,6 +424,14 @@ fn a_source_or_instance_type_of_the_wrong_architecture_stops_preflight() {
         err.contains("us-west-2-2204-hvm-arm64: instance type m5.large runs x86_64, not arm64"),
         "{err}"
     );
+    assert!(
+        err.contains("ami.root_volume.size is 4 GiB, and source AMI ami-"),
+        "{err}"
+    );
+    assert!(
+        err.contains("'s root is 8 GiB; EC2 cannot shrink it: give at least 8"),
+        "{err}"
+    );
     assert_eq!(emu.stat("amipub ec2:RunInstances"), 0, "nothing launched");
 }
 
@@ -411,6 +444,16 @@ fn an_ebs_boot_mode_the_source_does_not_have_stops_preflight() {
         CURRENT,
         "imds_support: v2.0",
         "imds_support: v2.0\n  boot_mode: legacy-bios",
+    )
+    .edit(
+        CURRENT,
+        "architectures: [x86_64, arm64]",
+        "architectures: [x86_64]",
+    )
+    .edit(
+        CURRENT,
+        "instance_type: { x86_64: m5.large, arm64: m6g.large }",
+        "instance_type: m5.large",
     );
     let (_, err) = run_expect(
         &mut s.publish(&emu, &["--config", CURRENT, "--regions-file", REGIONS]),
@@ -425,4 +468,35 @@ fn an_ebs_boot_mode_the_source_does_not_have_stops_preflight() {
         "{err}"
     );
     assert_eq!(emu.stat("amipub ec2:RunInstances"), 0, "nothing launched");
+}
+
+#[test]
+fn a_sources_template_with_an_unknown_placeholder_is_refused_before_any_lookup() {
+    let s = scratch();
+    let profile = read(&s, CURRENT);
+    s.write(
+        CURRENT,
+        &format!(
+            "{profile}sources:\n  parameters: [\"/aws/service/x/{{release}}/{{arhc}}/ami-id\"]\n"
+        ),
+    );
+    let mut cmd = s.amipub();
+    cmd.args([
+        "sources",
+        "update",
+        "--config",
+        CURRENT,
+        "--regions-file",
+        REGIONS,
+    ]);
+    let (out, err) = run_expect(&mut cmd, 2);
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.contains("configs/current.yaml:38: sources.parameters: unknown placeholder {arhc}"),
+        "{err}"
+    );
+    assert!(
+        err.contains("placeholders are {release}, {arch}, {virtualization}"),
+        "{err}"
+    );
 }

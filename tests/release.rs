@@ -444,17 +444,27 @@ fn refresh_sources_fills_the_regions_file_before_the_checks_and_commits_it() {
         "us-east-1",
         "--refresh-sources",
     ];
-    // A dry run looks the images up and writes nothing; its checks then find no sources.
-    let (_, err) = run_expect(
+    // A dry run plans with the sources it looked up, and writes nothing.
+    let (out, _) = run_expect(
         &mut repo.release(&emu, &[&args[..], &["--dry-run"]].concat()),
-        2,
+        0,
     );
-    assert!(err.contains("release \"2404\" has no source AMIs"), "{err}");
+    assert!(
+        out.contains("sources: would update 4 source AMI(s) in regions-current.yaml"),
+        "{out}"
+    );
+    assert!(out.contains("us-east-1-2404-hvm-arm64"), "{out}");
     assert_eq!(repo.git(&["status", "--porcelain"]), "");
 
     let (out, _) = run_expect(&mut repo.release(&emu, &args), 0);
     assert!(
-        out.contains("sources: updated 12 source AMI(s) in regions-current.yaml"),
+        out.contains(
+            "sources: 4 source AMI(s) to update in regions-current.yaml (step 2 writes them)"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("and the refreshed source AMIs in regions-current.yaml"),
         "{out}"
     );
     assert!(
@@ -474,5 +484,30 @@ fn refresh_sources_fills_the_regions_file_before_the_checks_and_commits_it() {
         text.starts_with("# Source images of configs/current.yaml"),
         "{text}"
     );
-    assert_eq!(text.matches("arm64: ami-").count(), 6, "{text}");
+    assert_eq!(
+        text.matches("arm64: ami-").count(),
+        2,
+        "us-east-1 only: {text}"
+    );
+
+    // A dirty regions file is the user's, never swept into a release.
+    repo.s.write(regions, &format!("{text}# a note\n"));
+    let (_, err) = run_expect(
+        &mut repo.release(
+            &emu,
+            &[
+                "3.0.2",
+                "--config",
+                "configs/current.yaml",
+                "--regions-file",
+                regions,
+                "--region",
+                "us-east-1",
+                "--refresh-sources",
+                "--dry-run",
+            ],
+        ),
+        2,
+    );
+    assert!(err.contains(regions), "{err}");
 }

@@ -9,7 +9,7 @@ use super::{RegionClients, errors};
 pub enum DeregisterError {
     /// Protection was on with a cooldown: it is off now, and EC2 refuses until `until`.
     #[error(
-        "{ami} had deregistration protection with a cooldown: amipub turned it off, and EC2 allows deregistering it after the 24-hour cooldown ({until}); run the same command again then"
+        "{ami} had deregistration protection with a cooldown: protection is off now, and EC2 allows deregistering it only after the 24-hour cooldown ({until}); run the same command again then"
     )]
     Cooldown {
         /// The AMI.
@@ -23,40 +23,49 @@ pub enum DeregisterError {
 }
 
 /// Deregisters `ami`; an AMI already gone counts as deregistered. Only when EC2 refuses is
-/// the AMI's protection looked at, so that the common case costs one call.
+/// the AMI's protection looked at, so that the common case costs one call; what the protection
+/// was before turning it off decides whether a cooldown follows (EC2 documents no answer of
+/// DisableImageDeregistrationProtection that says so).
 pub async fn deregister(c: &RegionClients, ami: &str) -> Result<(), DeregisterError> {
     let first = match c.ec2.deregister_image().image_id(ami).send().await {
         Ok(_) => return Ok(()),
         Err(e) if gone(errors::code(&e)) => return Ok(()),
         Err(e) => format!("DeregisterImage {ami}: {}", errors::describe(&e)),
     };
-    let protection = protection(c, ami).await?;
-    if !protection.starts_with("enabled") && !protection.starts_with("disabled-until") {
+    let before = protection(c, ami).await?;
+    let cooldown = |until: String| DeregisterError::Cooldown {
+        ami: ami.to_string(),
+        until,
+    };
+    if let Some(until) = before.strip_prefix("disabled-until") {
+        return Err(cooldown(until.trim().to_string()));
+    }
+    if !before.starts_with("enabled") {
         return Err(DeregisterError::Failed(first));
     }
-    let now = if protection.starts_with("enabled") {
-        c.ec2
-            .disable_image_deregistration_protection()
-            .image_id(ami)
-            .send()
-            .await
-            .map_err(|e| {
-                DeregisterError::Failed(format!(
-                    "turning off deregistration protection of {ami}: {}",
-                    errors::describe(&e)
-                ))
-            })?
-            .r#return()
-            .unwrap_or("disabled")
-            .to_string()
-    } else {
-        protection
-    };
-    if let Some(until) = now.strip_prefix("disabled-until") {
-        return Err(DeregisterError::Cooldown {
-            ami: ami.to_string(),
-            until: until.trim().to_string(),
-        });
+    c.ec2
+        .disable_image_deregistration_protection()
+        .image_id(ami)
+        .send()
+        .await
+        .map_err(|e| {
+            DeregisterError::Failed(format!(
+                "turning off deregistration protection of {ami}: {}",
+                errors::describe(&e)
+            ))
+        })?;
+    if before == "enabled-with-cooldown" {
+        let now = protection(c, ami).await.unwrap_or_default();
+        let until = match now.strip_prefix("disabled-until") {
+            Some(t) => t.trim().to_string(),
+            None => format!(
+                "about {}",
+                humantime::format_rfc3339_seconds(
+                    std::time::SystemTime::now() + std::time::Duration::from_secs(24 * 3600)
+                )
+            ),
+        };
+        return Err(cooldown(until));
     }
     match c.ec2.deregister_image().image_id(ami).send().await {
         Ok(_) => Ok(()),

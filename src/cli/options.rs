@@ -192,6 +192,7 @@ impl SourcesArgs {
             config: self.config.clone(),
             regions_file: self.regions_file.clone(),
             regions: self.region.clone(),
+            profile_regions: false,
             write: self.write,
             aws: self.aws.settings(),
         }

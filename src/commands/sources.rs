@@ -10,9 +10,12 @@ use crate::sources::{self, Change, Templates, Update};
 
 /// Looks up every cell, prints the differences, and with `--write` writes them.
 pub async fn update(opts: &SourcesOptions) -> Result<(), Error> {
-    let update = refresh(opts).await?;
+    let update = look_up(opts).await?;
+    // The differences are shown first, so that a file amipub cannot edit can be edited by hand.
     print!("{}", render(&update));
     if opts.write && !update.changes.is_empty() {
+        let text = edited(&opts.regions_file, &update.changes)?;
+        crate::output::write_atomic(&opts.regions_file, text.as_bytes())?;
         println!(
             "{} updated ({} source AMI(s)).",
             opts.regions_file.display(),
@@ -27,9 +30,9 @@ pub async fn update(opts: &SourcesOptions) -> Result<(), Error> {
     failed_lookups(&update)
 }
 
-/// Looks up every cell and, with `opts.write`, writes the changes; prints nothing (release
-/// shows it as its own step).
-pub async fn refresh(opts: &SourcesOptions) -> Result<Update, Error> {
+/// Looks up every cell of `opts` (the regions it names, or every enabled one of the file; with
+/// `opts.profile_regions`, the profile's own regions when it lists some) and compares.
+pub async fn look_up(opts: &SourcesOptions) -> Result<Update, Error> {
     let (profile, regions) =
         config::load_separately(&opts.config, &opts.regions_file).map_err(Error::Config)?;
     let templates = Templates::parse(&profile.value).map_err(|e| {
@@ -38,14 +41,29 @@ pub async fn refresh(opts: &SourcesOptions) -> Result<Update, Error> {
         d.push(&opts.config, line, e, None);
         Error::Config(d)
     })?;
-    let chosen = chosen_regions(&regions.value, &opts.regions)?;
+    let wanted = if opts.regions.is_empty() && opts.profile_regions {
+        &profile.value.regions
+    } else {
+        &opts.regions
+    };
+    let chosen = chosen_regions(&regions.value, wanted)?;
     let clients = Clients::connect(&opts.aws, chosen.iter().copied()).await?;
     let cells = sources::cells(&profile.value, &chosen);
-    let update = sources::update(&clients, &templates, &regions.value, cells).await;
-    if opts.write && !update.changes.is_empty() {
-        write(opts, &update.changes)?;
-    }
-    Ok(update)
+    Ok(sources::update(&clients, &templates, &regions.value, cells).await)
+}
+
+/// The regions file at `path` with `changes` written into it (not written to disk).
+pub fn edited(path: &std::path::Path, changes: &[Change]) -> Result<String, Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    sources::edit::apply(&text, changes).map_err(|e| {
+        Error::Failed(format!(
+            "{}: {e}; nothing was written (the changes are listed above)",
+            path.display()
+        ))
+    })
 }
 
 /// Exit 1 when a region's lookups failed (what was found is still shown and written).
@@ -89,21 +107,6 @@ fn chosen_regions<'a>(
     }
 }
 
-fn write(opts: &SourcesOptions, changes: &[Change]) -> Result<(), Error> {
-    let io = |source| Error::Io {
-        path: opts.regions_file.clone(),
-        source,
-    };
-    let text = std::fs::read_to_string(&opts.regions_file).map_err(io)?;
-    let edited = sources::edit::apply(&text, changes).map_err(|e| {
-        Error::Failed(format!(
-            "{}: {e}; nothing was written",
-            opts.regions_file.display()
-        ))
-    })?;
-    crate::output::write_atomic(&opts.regions_file, edited.as_bytes())
-}
-
 /// One line per change, then what was not found or not looked up, then the totals.
 pub fn render(u: &Update) -> String {
     let mut out = String::new();
@@ -140,7 +143,7 @@ pub fn render(u: &Update) -> String {
         )
     } else {
         format!(
-            "{} of {} source AMI(s) checked have a newer upstream image.\n",
+            "{} of {} source AMI(s) checked differ from the newest upstream image.\n",
             u.changes.len(),
             u.checked
         )

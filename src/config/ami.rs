@@ -120,14 +120,15 @@ const TWO_YEARS: Duration = Duration::from_secs(2 * 36525 * DAY / 100);
 /// `10y` as written in profiles.
 const TEN_YEARS: Duration = Duration::from_secs(10 * 36525 * DAY / 100);
 
-/// The latest deprecation time EC2 accepts, from now: two years for public AMIs, ten for
-/// others (user guide, "Deprecate an Amazon EC2 AMI"). Calendar years are at least 365 days,
-/// so 730 and 3650 days are always within it, whatever leap days fall between.
+/// The latest deprecation time EC2 accepts: two years from its creation for a public AMI, ten
+/// years from now for others (user guide, "Deprecate an Amazon EC2 AMI"; amipub counts both
+/// from the creation, which is sooner). Calendar years are at least 365 days, so 730 and 3650
+/// days are always within it, whatever leap days fall between.
 pub fn deprecation_cap(public: bool) -> Duration {
     Duration::from_secs(if public { 730 } else { 3650 } * DAY)
 }
 
-/// When an AMI published now is deprecated: `after`, capped to what EC2 accepts.
+/// How long after its creation an AMI is deprecated: `after`, capped to what EC2 accepts.
 pub fn deprecation_delay(after: Duration, public: bool) -> Duration {
     after.min(deprecation_cap(public))
 }
@@ -178,6 +179,41 @@ pub(super) fn check(path: &std::path::Path, p: &Located<Profile>, diags: &mut Di
     }
     check_root_volume(a, ebs, &mut refuse);
     check_deprecation(a, is_public(v), &mut refuse);
+    if let Some(why) = arm64_problem(v) {
+        diags.push(
+            path,
+            p.line(&[Seg::Key("architectures")]),
+            why,
+            Some(
+                "build arm64 as hvm, backing: ebs, with boot_mode uefi (or unset), or remove arm64"
+                    .into(),
+            ),
+        );
+    }
+}
+
+/// arm64 instances boot UEFI only, from HVM images: no paravirtual, no instance-store (which
+/// cannot boot UEFI) and no legacy BIOS.
+fn arm64_problem(v: &Profile) -> Option<String> {
+    if !v.architectures.contains(&super::Architecture::Arm64) {
+        return None;
+    }
+    let mut why = Vec::new();
+    if v.virtualizations.contains(&Virtualization::Paravirtual) {
+        why.push("paravirtual images");
+    }
+    if v.backing == Backing::InstanceStore {
+        why.push("instance-store images");
+    }
+    if v.ami.boot_mode == Some(BootMode::LegacyBios) {
+        why.push("boot_mode: legacy-bios");
+    }
+    (!why.is_empty()).then(|| {
+        format!(
+            "architectures: arm64 instances boot only UEFI from HVM EBS images, and the profile asks for {}",
+            why.join(", ")
+        )
+    })
 }
 
 /// Whether the profile's AMIs are public.
@@ -198,6 +234,13 @@ fn check_root_volume(
             "root_volume",
             "ami.root_volume applies to EBS images; instance-store images have no EBS root".into(),
             "remove root_volume, or use backing: ebs",
+        );
+    }
+    if root.iops.is_some() && root.volume_type.is_none() {
+        refuse(
+            "root_volume",
+            "ami.root_volume.iops needs the volume's type (the source's may take none)".into(),
+            "add type: gp3, io1 or io2",
         );
     }
     let kind = root.volume_type.as_deref().unwrap_or("gp3");

@@ -113,7 +113,7 @@ impl Config {
 
 /// Loads and checks `profile_path` and `regions_path`, returning every problem found.
 pub fn load(profile_path: &Path, regions_path: &Path) -> Result<Config, Diagnostics> {
-    load_inner(profile_path, None, regions_path)
+    load_inner(profile_path, None, (regions_path, None))
 }
 
 /// As [`load`], with the profile's text given (as it will be once edited) instead of read from
@@ -121,9 +121,9 @@ pub fn load(profile_path: &Path, regions_path: &Path) -> Result<Config, Diagnost
 pub fn load_text(
     profile_path: &Path,
     profile_text: &str,
-    regions_path: &Path,
+    regions: (&Path, Option<&str>),
 ) -> Result<Config, Diagnostics> {
-    load_inner(profile_path, Some(profile_text), regions_path)
+    load_inner(profile_path, Some(profile_text), regions)
 }
 
 /// The profile and the regions file each checked on its own, without the checks that tie one
@@ -148,10 +148,13 @@ pub fn load_separately(
 fn load_inner(
     profile_path: &Path,
     profile_text: Option<&str>,
-    regions_path: &Path,
+    (regions_path, regions_text): (&Path, Option<&str>),
 ) -> Result<Config, Diagnostics> {
     let mut diags = Diagnostics::default();
-    let regions = yaml::load::<RegionsFile>(regions_path, "regions file", &mut diags);
+    let regions = match regions_text {
+        Some(text) => yaml::parse::<RegionsFile>(regions_path, text, &mut diags),
+        None => yaml::load::<RegionsFile>(regions_path, "regions file", &mut diags),
+    };
     let profile = match profile_text {
         Some(text) => yaml::parse::<Profile>(profile_path, text, &mut diags),
         None => yaml::load::<Profile>(profile_path, "profile", &mut diags),

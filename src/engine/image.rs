@@ -90,7 +90,7 @@ impl Engine {
         self.apply_settings(b, &image).await?;
         let set = set_permissions(c, &image, &made.snapshots, &self.wanted(), true).await?;
         self.note(b, describe_permissions(&set));
-        self.protect(b, &image).await?;
+        self.protect(b, &image, false).await?;
         Ok(())
     }
 

@@ -325,6 +325,14 @@ fn source_problem(b: &Build, image: &Image, region: &str) -> Option<String> {
             b.architecture
         ));
     }
+    let root = image.root_device_type().map(|t| t.as_str());
+    if b.backing == Backing::Ebs && root.is_some_and(|t| t != "ebs") {
+        return Some(format!(
+            "{}: source AMI {src} in {region} is {}-backed, and an EBS build images the instance's EBS root; pick an EBS-backed source",
+            b.name,
+            root.unwrap_or_default()
+        ));
+    }
     match image.virtualization_type() {
         Some(v) if v.as_str() != b.virtualization.as_str() => Some(format!(
             "{}: source AMI {src} in {region} is a {} image, and the build is {}; check regions.yaml",
@@ -360,15 +368,16 @@ async fn check_instance_types(
         .await;
     let resp = match resp {
         Ok(r) => r,
-        // One unknown type fails the whole call: name it (each one is asked again alone).
+        // One unknown type fails the whole call: each is asked alone to name it.
         Err(e) if errors::code(&e) == Some("InvalidInstanceType") => {
-            return Ok(vec![format!(
-                "{region}: an instance type of the profile ({}) does not exist there: {}",
-                types.iter().copied().collect::<Vec<_>>().join(", "),
-                errors::describe(&e)
-            )]);
+            return Ok(unknown_types(c, region, &types).await);
         }
-        Err(e) => return Err(errors::describe(&e)),
+        Err(e) => {
+            return Err(format!(
+                "{} (amipub needs ec2:DescribeInstanceTypes)",
+                errors::describe(&e)
+            ));
+        }
     };
     let arches: HashMap<&str, Vec<&str>> = resp
         .instance_types()
@@ -395,6 +404,26 @@ async fn check_instance_types(
             })
         })
         .collect())
+}
+
+/// The types of `types` that `region` does not know, each named.
+async fn unknown_types(c: &RegionClients, region: &str, types: &BTreeSet<&str>) -> Vec<String> {
+    let mut problems = Vec::new();
+    for t in types {
+        let asked = c
+            .ec2
+            .describe_instance_types()
+            .instance_types(InstanceType::from(*t))
+            .send()
+            .await;
+        if let Err(e) = asked {
+            problems.push(format!(
+                "{region}: instance type {t} does not exist there ({}); check instance_type",
+                errors::describe(&e)
+            ));
+        }
+    }
+    problems
 }
 
 async fn existing_names(c: &RegionClients, builds: &[&Build]) -> Result<Vec<Image>, String> {

@@ -128,7 +128,7 @@ impl Engine {
         }
         self.apply_settings(b, &found.ami_id).await?;
         let set = set_permissions(c, &found.ami_id, &snapshots, &self.wanted(), false).await?;
-        self.protect(b, &found.ami_id).await?;
+        self.protect(b, &found.ami_id, true).await?;
         self.note(
             b,
             format!(

@@ -5,7 +5,10 @@
 //! deregistration protection last of all, so that a build failing before it can still be
 //! rolled back.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
+
+use aws_smithy_types::DateTime;
+use aws_smithy_types::date_time::Format;
 
 use aws_sdk_ec2::operation::register_image::builders::RegisterImageFluentBuilder;
 use aws_sdk_ec2::types::{
@@ -74,7 +77,26 @@ pub(super) fn inherited_problems(b: &Build, source: &Image, a: &AmiSettings) -> 
             Some(if has { "true" } else { "false" }),
         );
     }
+    problems.extend(smaller_root(b, source, a));
     problems
+}
+
+/// A root volume smaller than the source's snapshot: EC2 refuses the launch.
+fn smaller_root(b: &Build, source: &Image, a: &AmiSettings) -> Option<String> {
+    let want = a.root_volume.as_ref()?.size?;
+    let root = source.root_device_name()?;
+    let has = source
+        .block_device_mappings()
+        .iter()
+        .find(|m| m.device_name() == Some(root))?
+        .ebs()?
+        .volume_size()?;
+    (want < has).then(|| {
+        format!(
+            "{}: ami.root_volume.size is {want} GiB, and source AMI {}'s root is {has} GiB; EC2 cannot shrink it: give at least {has}",
+            b.name, b.source_ami
+        )
+    })
 }
 
 impl Engine {
@@ -131,30 +153,70 @@ impl Engine {
                 .map_err(|e| format!("requiring IMDSv2 on {image}: {}", errors::describe(&e)))?;
         }
         if let Some(after) = a.deprecate_after {
-            let public = self.opts.permissions.groups.iter().any(|g| g == "all");
-            let at = SystemTime::now() + ami::deprecation_delay(after, public);
-            c.ec2
-                .enable_image_deprecation()
-                .image_id(image)
-                .deprecate_at(aws_smithy_types::DateTime::from(at))
-                .send()
-                .await
-                .map_err(|e| format!("setting {image} to deprecate: {}", errors::describe(&e)))?;
-            self.note(
-                b,
-                format!(
-                    "{image} deprecates at {}",
-                    humantime::format_rfc3339_seconds(at)
-                ),
-            );
+            self.deprecate(b, image, after).await?;
         }
         Ok(())
     }
 
-    /// Deregistration protection, when the profile asks for it: the build's last change.
-    pub(super) async fn protect(&self, b: &Build, image: &str) -> Result<(), String> {
+    /// EnableImageDeprecation at the AMI's creation plus `after` (EC2's limit for public AMIs
+    /// counts from the creation date, so a re-run or a reused AMI gets the same time, never a
+    /// later one); nothing is sent when the AMI already has that time, to the minute.
+    async fn deprecate(&self, b: &Build, image: &str, after: Duration) -> Result<(), String> {
+        let c = self.clients.region(&b.region);
+        let described = c
+            .ec2
+            .describe_images()
+            .image_ids(image)
+            .send()
+            .await
+            .map_err(|e| format!("reading {image}: {}", errors::describe(&e)))?;
+        let img = described
+            .images()
+            .first()
+            .ok_or_else(|| format!("{image} does not exist"))?;
+        let created = img
+            .creation_date()
+            .and_then(|d| DateTime::from_str(d, Format::DateTime).ok())
+            .and_then(|d| SystemTime::try_from(d).ok())
+            .unwrap_or_else(SystemTime::now);
+        let public = self.opts.permissions.groups.iter().any(|g| g == "all");
+        let at = created + ami::deprecation_delay(after, public);
+        let minute = |t: SystemTime| {
+            t.duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() / 60)
+        };
+        let current = img
+            .deprecation_time()
+            .and_then(|d| DateTime::from_str(d, Format::DateTime).ok())
+            .and_then(|d| SystemTime::try_from(d).ok());
+        if current.is_some_and(|t| minute(t).abs_diff(minute(at)) <= 1) {
+            return Ok(());
+        }
+        c.ec2
+            .enable_image_deprecation()
+            .image_id(image)
+            .deprecate_at(DateTime::from(at))
+            .send()
+            .await
+            .map_err(|e| format!("setting {image} to deprecate: {}", errors::describe(&e)))?;
+        self.note(
+            b,
+            format!(
+                "{image} deprecates at {}",
+                humantime::format_rfc3339_seconds(at)
+            ),
+        );
+        Ok(())
+    }
+
+    /// Deregistration protection, when the profile asks for it: the build's last change. An
+    /// AMI an earlier run made is brought to the profile's setting either way, `disabled`
+    /// included.
+    pub(super) async fn protect(&self, b: &Build, image: &str, reused: bool) -> Result<(), String> {
         let cooldown = match self.opts.ami.deregistration_protection {
-            None | Some(Protection::Disabled) => return Ok(()),
+            None => return Ok(()),
+            Some(Protection::Disabled) if reused => return self.unprotect(b, image).await,
+            Some(Protection::Disabled) => return Ok(()),
             Some(Protection::Enabled) => false,
             Some(Protection::EnabledWithCooldown) => true,
         };
@@ -172,6 +234,22 @@ impl Engine {
                 )
             })?;
         self.note(b, format!("{image} is protected from deregistration"));
+        Ok(())
+    }
+
+    async fn unprotect(&self, b: &Build, image: &str) -> Result<(), String> {
+        let c = self.clients.region(&b.region);
+        c.ec2
+            .disable_image_deregistration_protection()
+            .image_id(image)
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "turning off deregistration protection of {image}: {}",
+                    errors::describe(&e)
+                )
+            })?;
         Ok(())
     }
 }

@@ -204,7 +204,14 @@ impl Version {
         for b in self.builds.values() {
             let family = self
                 .atlas
-                .entry(format!("{}-{}", b.release, b.virtualization.short()))
+                // Each architecture is a family of its own: x86_64 keeps the names Atlas
+                // consumers know (`1404-hvm`), others are suffixed (`2404-hvm-arm64`).
+                .entry(format!(
+                    "{}-{}{}",
+                    b.release,
+                    b.virtualization.short(),
+                    b.architecture.name_suffix()
+                ))
                 .or_default();
             family.insert(format!("region.{}", b.region), b.ami_id.clone());
             family.insert(format!("region-{}", b.region), b.ami_id.clone());
@@ -246,4 +253,50 @@ fn x86_64() -> Architecture {
 
 fn is_x86_64(a: &Architecture) -> bool {
     *a == Architecture::X86_64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(arch: Architecture, ami: &str) -> BuildRecord {
+        BuildRecord {
+            region: "us-east-1".into(),
+            release: "2404".into(),
+            virtualization: Virtualization::Hvm,
+            architecture: arch,
+            ami_id: ami.into(),
+            ami_name: ami.into(),
+            snapshot_ids: Vec::new(),
+            source_ami: "ami-0".into(),
+            permissions: Vec::new(),
+            run_id: "r".into(),
+            published_at: "t".into(),
+        }
+    }
+
+    #[test]
+    fn each_architecture_is_an_atlas_family_of_its_own() {
+        let mut v: Version = serde_json::from_value(serde_json::json!({
+            "schema_version": 1, "artifact": "a", "version": "1", "status": "incomplete",
+            "builds": {}, "created_at": "t", "updated_at": "t"
+        }))
+        .unwrap();
+        v.builds.insert(
+            "us-east-1-2404-hvm".into(),
+            record(Architecture::X86_64, "ami-x"),
+        );
+        v.builds.insert(
+            "us-east-1-2404-hvm-arm64".into(),
+            record(Architecture::Arm64, "ami-a"),
+        );
+        v.settle(&[]);
+        assert_eq!(v.atlas["2404-hvm"]["region.us-east-1"], "ami-x");
+        assert_eq!(v.atlas["2404-hvm-arm64"]["region.us-east-1"], "ami-a");
+        let json = serde_json::to_value(&v.builds["us-east-1-2404-hvm"]).unwrap();
+        assert!(
+            json.get("architecture").is_none(),
+            "x86_64 records keep their shape"
+        );
+    }
 }

@@ -2,7 +2,9 @@
 //! order, quoting, flow or block style): existing IDs are replaced where they stand, and what
 //! is new is inserted into the mapping that should hold it, in that mapping's style. The result
 //! is parsed again and must hold exactly the old values with the changes applied, or nothing
-//! is written.
+//! is written. Positions come from the YAML parser's markers (in characters); where they are
+//! off (yaml-rust2 counts bytes inside block scalars, so a `disabled: >` reason with non-ASCII
+//! text shifts what follows), the checks here refuse the edit rather than write a wrong file.
 
 use std::collections::BTreeMap;
 
@@ -212,15 +214,20 @@ fn insert(text: &str, map: &MarkedMappingNode, entries: &[String]) -> Result<Spl
             .end()
             .map(|m| m.character())
             .ok_or_else(|| fail("a flow mapping without end"))?;
-        let close = (start.character()..=end.min(chars.len().saturating_sub(1)))
-            .rev()
-            .find(|&i| chars[i] == '}')
+        let close = closing_brace(&chars, start.character(), end)
             .ok_or_else(|| fail("a flow mapping without its closing brace"))?;
         let last = (start.character() + 1..close)
             .rev()
             .find(|&i| !chars[i].is_whitespace());
         return Ok(match last {
             None => empty_flow(&chars, start.character(), close, entries),
+            // A trailing comma (`{ a: 1, }`) already separates the new entry.
+            Some(i) if chars[i] == ',' => Splice {
+                at: i + 1,
+                len: 0,
+                text: format!(" {entry}"),
+                order: 1,
+            },
             Some(i) => Splice {
                 at: i + 1,
                 len: 0,
@@ -237,14 +244,15 @@ fn insert(text: &str, map: &MarkedMappingNode, entries: &[String]) -> Result<Spl
         .ok_or_else(|| fail("an empty block mapping"))?;
     let last_line = last_line(&Node::Mapping(map.clone()), &chars);
     let at = line_start(&chars, last_line + 1);
+    let nl = line_ending(&chars);
     let newline = if at == chars.len() && chars.last() != Some(&'\n') {
-        "\n"
+        nl
     } else {
         ""
     };
     let lines: String = entries
         .iter()
-        .map(|e| format!("{}{e}\n", " ".repeat(indent)))
+        .map(|e| format!("{}{e}{nl}", " ".repeat(indent)))
         .collect();
     Ok(Splice {
         at,
@@ -277,6 +285,7 @@ fn empty_flow(chars: &[char], open: usize, close: usize, entries: &[String]) -> 
         };
     }
     let indent = before.iter().take_while(|c| **c == ' ').count() + 2;
+    let nl = line_ending(chars);
     // Replaces the space before `{` too, so that the key's line ends with its colon.
     let at = if open > line_start && chars[open - 1] == ' ' {
         open - 1
@@ -285,7 +294,7 @@ fn empty_flow(chars: &[char], open: usize, close: usize, entries: &[String]) -> 
     };
     let lines: String = entries
         .iter()
-        .map(|e| format!("\n{}{e}", " ".repeat(indent)))
+        .map(|e| format!("{nl}{}{e}", " ".repeat(indent)))
         .collect();
     Splice {
         at,
@@ -293,6 +302,26 @@ fn empty_flow(chars: &[char], open: usize, close: usize, entries: &[String]) -> 
         text: lines,
         order: 1,
     }
+}
+
+/// The `}` closing the flow mapping that opens at `open`: the parser's end mark is on it, or,
+/// after a trailing comma, on that comma (the brace then follows, past blanks).
+fn closing_brace(chars: &[char], open: usize, end: usize) -> Option<usize> {
+    let end = end.min(chars.len().checked_sub(1)?);
+    if chars[end] == '}' {
+        return Some(end);
+    }
+    let after = (end..chars.len()).find(|&i| !matches!(chars[i], ',' | ' ' | '\t' | '\r' | '\n'));
+    match after {
+        Some(i) if chars[i] == '}' => Some(i),
+        _ => (open..end).rev().find(|&i| chars[i] == '}'),
+    }
+}
+
+/// The file's own line ending, for the lines amipub adds.
+fn line_ending(chars: &[char]) -> &'static str {
+    let crlf = chars.windows(2).any(|w| w == ['\r', '\n']);
+    if crlf { "\r\n" } else { "\n" }
 }
 
 /// The last line any part of `node` stands on: a flow collection's end is its closing
@@ -361,17 +390,24 @@ fn set(file: &mut RegionsFile, cell: &Cell, id: &str) {
         return;
     };
     let by_virt = entry.amis.entry(cell.release.clone()).or_default();
-    let slot = by_virt
-        .entry(cell.virt)
-        .or_insert_with(|| PerArch::Each(BTreeMap::new()));
-    let mut each = match slot {
-        PerArch::One(old) => BTreeMap::from([(Architecture::X86_64, old.clone())]),
-        PerArch::Each(m) => m.clone(),
-    };
-    each.insert(cell.arch, id.to_string());
-    *slot = match each.iter().collect::<Vec<_>>().as_slice() {
-        [(Architecture::X86_64, only)] => PerArch::One((*only).clone()),
-        _ => PerArch::Each(each),
+    let slot = by_virt.entry(cell.virt).or_insert_with(|| match cell.arch {
+        // A new virtualization type is written as the ID alone when it is x86_64's.
+        Architecture::X86_64 => PerArch::One(String::new()),
+        _ => PerArch::Each(BTreeMap::new()),
+    });
+    // As the editor writes it: a single ID stays one while only x86_64 is given; a mapping
+    // (even of x86_64 alone) stays a mapping.
+    *slot = match slot {
+        PerArch::One(_) if cell.arch == Architecture::X86_64 => PerArch::One(id.to_string()),
+        PerArch::One(old) => PerArch::Each(BTreeMap::from([
+            (Architecture::X86_64, old.clone()),
+            (cell.arch, id.to_string()),
+        ])),
+        PerArch::Each(m) => {
+            let mut m = m.clone();
+            m.insert(cell.arch, id.to_string());
+            PerArch::Each(m)
+        }
     };
 }
 
@@ -503,6 +539,35 @@ mod tests {
             out,
             "regions:\n  eu-west-1:\n    amis:\n      \"2204\": { hvm: ami-77777777 }\n      \"2404\": { hvm: { arm64: ami-99999999 } }  \n  us-east-1:\n    amis: {}\n"
         );
+    }
+
+    #[test]
+    fn crlf_files_and_trailing_commas_keep_their_style() {
+        let file =
+            "regions:\r\n  eu-west-1:\r\n    amis:\r\n      \"1404\": { hvm: ami-11111111, }\r\n";
+        let out = apply(
+            file,
+            &[
+                change("eu-west-1", "1404", PV, X86, "ami-22222222"),
+                change("eu-west-1", "2404", HVM, X86, "ami-33333333"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            "regions:\r\n  eu-west-1:\r\n    amis:\r\n      \"1404\": { hvm: ami-11111111, paravirtual: ami-22222222 }\r\n      \"2404\": { hvm: ami-33333333 }\r\n"
+        );
+    }
+
+    #[test]
+    fn an_x86_64_only_mapping_stays_a_mapping() {
+        let file = "regions:\n  eu-west-1:\n    amis:\n      \"2404\": { hvm: { x86_64: ami-11111111 } }\n";
+        let out = apply(
+            file,
+            &[change("eu-west-1", "2404", HVM, X86, "ami-22222222")],
+        )
+        .unwrap();
+        assert_eq!(out, file.replace("ami-11111111", "ami-22222222"));
     }
 
     #[test]

@@ -43,7 +43,7 @@ pub async fn newest(
         let images = describe(c, vec![id_filter(&id)])
             .await
             .map_err(|e| fail("DescribeImages", e))?;
-        if let Some(img) = images.iter().find(|i| fits(i, cell)) {
+        if let Some(img) = images.iter().find(|i| fits(i, cell, t.ebs_only)) {
             return Ok(Some(found(img, format!("parameter {name}"))));
         }
     }
@@ -51,7 +51,7 @@ pub async fn newest(
     let mut images = describe_owned(c, &t.owner, &pattern, cell)
         .await
         .map_err(|e| fail("DescribeImages", e))?;
-    images.retain(|i| fits(i, cell));
+    images.retain(|i| fits(i, cell, t.ebs_only));
     // Creation dates are RFC 3339 in UTC, so text order is time order.
     let newest = images
         .iter()
@@ -108,8 +108,10 @@ async fn describe_owned(
 }
 
 /// Whether `img` can be `cell`'s source.
-fn fits(img: &Image, cell: &Cell) -> bool {
-    img.state() == Some(&aws_sdk_ec2::types::ImageState::Available)
+fn fits(img: &Image, cell: &Cell, ebs_only: bool) -> bool {
+    let ebs = img.root_device_type().map(|t| t.as_str()) == Some("ebs");
+    (ebs || !ebs_only)
+        && img.state() == Some(&aws_sdk_ec2::types::ImageState::Available)
         && img.architecture().map(|a| a.as_str()) == Some(cell.arch.as_str())
         && img.virtualization_type().map(|v| v.as_str()) == Some(cell.virt.as_str())
 }

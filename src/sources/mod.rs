@@ -73,6 +73,9 @@ pub struct Templates {
     pub owner: String,
     /// The fallback's name pattern.
     pub name_pattern: Template,
+    /// EBS profiles take only EBS-backed images (Canonical's names match instance-store ones
+    /// too).
+    pub ebs_only: bool,
 }
 
 impl Templates {
@@ -96,6 +99,7 @@ impl Templates {
             parameters,
             owner: p.sources.owner.clone(),
             name_pattern: parse("name_pattern", &p.sources.name_pattern)?,
+            ebs_only: p.backing == crate::config::Backing::Ebs,
         })
     }
 

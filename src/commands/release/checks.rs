@@ -34,6 +34,9 @@ pub(super) struct Found {
     pub(super) preflight: Option<Preflight>,
     /// The work tree's root (where CHANGELOG.md is).
     pub(super) root: PathBuf,
+    /// With `--refresh-sources`: the regions file with the newest source AMIs, which the
+    /// profile step writes (after confirmation), never the checks.
+    pub(super) regions_text: Option<String>,
 }
 
 /// What git says of the work tree, the tag and the remote.
@@ -62,8 +65,9 @@ pub(super) async fn checks(opts: &ReleaseOptions, git: &Git, tag: &str) -> Resul
         .map_err(|e| Error::Usage(vec![format!("{}: {e}", profile_path.display())]))?;
     let state = git_state(opts, git, tag, &original, &mut problems).await?;
     check_newer(opts, git, tag, &mut problems).await?;
-    let sources = refresh_sources(opts, &mut problems).await?;
-    let config = load_config(opts, &edited.text, &problems)?;
+    let (sources, regions_text) =
+        refresh_sources(opts, is_resuming(opts, &original), &mut problems).await?;
+    let config = load_config(opts, (&edited.text, regions_text.as_deref()), &problems)?;
     let selected = matrix::select(&config, &opts.publish.selection.builds)?;
     let signing = match crate::commands::publish::load_signing(
         &selected.builds,
@@ -149,6 +153,7 @@ pub(super) async fn checks(opts: &ReleaseOptions, git: &Git, tag: &str) -> Resul
         committed: state.committed,
         tagged: state.tagged,
         pushed: state.pushed,
+        regions_text,
     })
 }
 
@@ -168,9 +173,13 @@ fn report_problems(mut problems: Vec<String>, preflight: Vec<String>) -> Error {
 
 /// The configuration as the release will have it (its version and branch set); when it has
 /// problems, the checks line lists `problems` found so far with them.
-fn load_config(opts: &ReleaseOptions, edited: &str, problems: &[String]) -> Result<Config, Error> {
+fn load_config(
+    opts: &ReleaseOptions,
+    (edited, regions_text): (&str, Option<&str>),
+    problems: &[String],
+) -> Result<Config, Error> {
     let sel = &opts.publish.selection;
-    config::load_text(&sel.config, edited, &sel.regions_file).map_err(|diags| {
+    config::load_text(&sel.config, edited, (&sel.regions_file, regions_text)).map_err(|diags| {
         line(Mark::Failed, 1, "checks (nothing was changed):");
         for p in problems {
             detail(p);
@@ -274,51 +283,74 @@ async fn git_state(
     })
 }
 
-/// `--refresh-sources`: the regions file's source AMIs brought to the newest upstream images
-/// (only looked up in a dry run) before the configuration is loaded, so that the checks and the
-/// publish use them; returns the lines to show under the checks. A region whose lookups failed
-/// is a problem of the checks.
+/// `--refresh-sources`: the newest source AMIs of the regions the release builds, looked up
+/// before the configuration is loaded so that the checks, the plan and the publish use them.
+/// Returns the lines to show under the checks and the regions file's new text, which the
+/// profile step writes: the checks change nothing. A resumed release keeps the sources its
+/// first run refreshed (its AMIs were built from them). A failed lookup or an edit amipub
+/// cannot make is a problem of the checks.
 async fn refresh_sources(
     opts: &ReleaseOptions,
+    resuming: bool,
     problems: &mut Vec<String>,
-) -> Result<Vec<String>, Error> {
-    if !opts.refresh_sources {
-        return Ok(Vec::new());
-    }
+) -> Result<(Vec<String>, Option<String>), Error> {
     let sel = &opts.publish.selection;
+    if !opts.refresh_sources {
+        return Ok((Vec::new(), None));
+    }
+    if resuming {
+        let line = format!(
+            "sources: not refreshed: {} {} is resumed, with the sources its first run refreshed",
+            opts.kind(),
+            opts.version
+        );
+        return Ok((vec![line], None));
+    }
     let sources = crate::options::SourcesOptions {
         config: sel.config.clone(),
         regions_file: sel.regions_file.clone(),
-        regions: Vec::new(),
-        write: !opts.dry_run,
+        regions: sel.builds.regions.clone(),
+        profile_regions: !sel.builds.all_regions,
+        write: false,
         aws: opts.publish.run.aws.clone(),
     };
-    let update = crate::commands::sources::refresh(&sources).await?;
+    let update = crate::commands::sources::look_up(&sources).await?;
     problems.extend(update.failed.iter().map(|e| format!("sources: {e}")));
-    let verb = if opts.dry_run {
-        "would update"
-    } else {
-        "updated"
+    let text = match update.changes.as_slice() {
+        [] => None,
+        changes => match crate::commands::sources::edited(&sel.regions_file, changes) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                problems.push(format!("sources: {e}"));
+                None
+            }
+        },
     };
+    let file = sel.regions_file.display();
     let mut lines = vec![match update.changes.len() {
         0 => format!(
-            "sources: {} source AMI(s) checked, {} up to date",
-            update.checked,
-            sel.regions_file.display()
+            "sources: {} source AMI(s) checked, {file} up to date",
+            update.checked
         ),
-        n => format!(
-            "sources: {verb} {n} source AMI(s) in {}",
-            sel.regions_file.display()
-        ),
+        n if opts.dry_run => format!("sources: would update {n} source AMI(s) in {file}"),
+        n => format!("sources: {n} source AMI(s) to update in {file} (step 2 writes them)"),
     }];
     let rendered = crate::commands::sources::render(&update);
-    lines.extend(
-        rendered
-            .lines()
-            .filter(|l| l.contains(" -> "))
-            .map(|l| format!("  {l}")),
-    );
-    Ok(lines)
+    // Every line but the totals: the changes, and the cells nothing was found for.
+    let details: Vec<&str> = rendered.lines().collect();
+    let details = &details[..details.len().saturating_sub(1)];
+    lines.extend(details.iter().map(|l| format!("  {l}")));
+    Ok((lines, text))
+}
+
+/// Whether an earlier run of this release already set the profile's version (it then owns the
+/// files it changes).
+fn is_resuming(opts: &ReleaseOptions, original_profile: &str) -> bool {
+    marked_yaml::parse_yaml(0, original_profile).is_ok_and(|doc| {
+        doc.as_mapping()
+            .and_then(|m| m.get_scalar("version"))
+            .is_some_and(|v| v.as_str() == opts.version)
+    })
 }
 
 /// The changed files that are not this release's own. A release that already set the version
@@ -330,11 +362,7 @@ fn foreign_changes(
     original_profile: &str,
     changed: &[String],
 ) -> Result<Vec<String>, Error> {
-    let resuming = marked_yaml::parse_yaml(0, original_profile).is_ok_and(|doc| {
-        doc.as_mapping()
-            .and_then(|m| m.get_scalar("version"))
-            .is_some_and(|v| v.as_str() == opts.version)
-    });
+    let resuming = is_resuming(opts, original_profile);
     let cwd = std::env::current_dir().map_err(|e| Error::io(".", e))?;
     let ami_ids = &opts.publish.run.output;
     let own: BTreeSet<PathBuf> = [
@@ -344,17 +372,16 @@ fn foreign_changes(
         PathBuf::from(CHANGELOG),
     ]
     .iter()
+    // The profile step writes refreshed sources along with the version.
+    .chain(
+        opts.refresh_sources
+            .then_some(&opts.publish.selection.regions_file),
+    )
     .map(|p| relative_to(root, &cwd.join(p)))
     .collect();
-    // A refresh may have written the regions file before anything else (checks that then
-    // failed): it is this release's whether or not the version was set.
-    let refreshed = opts
-        .refresh_sources
-        .then(|| relative_to(root, &cwd.join(&opts.publish.selection.regions_file)));
     Ok(changed
         .iter()
         .filter(|f| !resuming || !own.contains(Path::new(f.as_str())))
-        .filter(|f| refreshed.as_deref() != Some(Path::new(f.as_str())))
         .cloned()
         .collect())
 }

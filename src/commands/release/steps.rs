@@ -181,9 +181,14 @@ impl ReleaseStep {
             ReleaseStep::Commit => Line::new(
                 Mark::Would,
                 format!(
-                    "commit {}, its manifest, {} and a {CHANGELOG} entry as \"Release {}\"",
+                    "commit {}, its manifest, {}{} and a {CHANGELOG} entry as \"Release {}\"",
                     r.ami_ids().display(),
                     r.profile(),
+                    if r.opts.refresh_sources {
+                        format!(", {}", r.opts.publish.selection.regions_file.display())
+                    } else {
+                        String::new()
+                    },
                     r.opts.version
                 ),
             ),
@@ -241,12 +246,28 @@ fn profile_line(r: &Release<'_>, mark: Mark) -> Line {
 }
 
 fn set_profile(r: &Release<'_>) -> Result<Line, Failure> {
+    let sources = r.found.regions_text.as_ref().map(|text| {
+        let path = &r.opts.publish.selection.regions_file;
+        (path, text)
+    });
+    if let Some((path, text)) = sources {
+        // First: a profile with the new version marks the release as resumable, and a resumed
+        // release keeps the sources it finds.
+        write_atomic(path, text.as_bytes())?;
+    }
     if r.found.edited.changes.is_empty() {
         return Ok(profile_line(r, Mark::Skipped));
     }
     let path = &r.opts.publish.selection.config;
     write_atomic(path, r.found.edited.text.as_bytes())?;
-    Ok(profile_line(r, Mark::Done))
+    let mut line = profile_line(r, Mark::Done);
+    if let Some((path, _)) = sources {
+        line.details.push(format!(
+            "and the refreshed source AMIs in {}",
+            path.display()
+        ));
+    }
+    Ok(line)
 }
 
 async fn publish(r: &mut Release<'_>) -> Result<Line, Failure> {
