@@ -30,6 +30,20 @@ fn scratch() -> Scratch {
     s
 }
 
+/// The current profile building x86_64 only.
+fn x86_64_only(s: &Scratch) {
+    s.edit(
+        CURRENT,
+        "architectures: [x86_64, arm64]",
+        "architectures: [x86_64]",
+    )
+    .edit(
+        CURRENT,
+        "instance_type: { x86_64: m5.large, arm64: m6g.large }",
+        "instance_type: m5.large",
+    );
+}
+
 fn sources(s: &Scratch, emu: &Emulator, extra: &[&str], code: i32) -> (String, String) {
     let mut cmd = s.amipub();
     common::emulator::aws_env(&mut cmd);
@@ -336,17 +350,8 @@ fn cleanup_explains_a_protection_cooldown_and_finishes_after_it() {
         CURRENT,
         "releases: [\"2204\", \"2404\"]",
         "releases: [\"2404\"]",
-    )
-    .edit(
-        CURRENT,
-        "architectures: [x86_64, arm64]",
-        "architectures: [x86_64]",
-    )
-    .edit(
-        CURRENT,
-        "instance_type: { x86_64: m5.large, arm64: m6g.large }",
-        "instance_type: m5.large",
     );
+    x86_64_only(&s);
     publish_current(&s, &emu);
     emu.control(json!({"deregistration_cooldown_seconds": 2}));
     let cleanup = || {
@@ -444,17 +449,8 @@ fn an_ebs_boot_mode_the_source_does_not_have_stops_preflight() {
         CURRENT,
         "imds_support: v2.0",
         "imds_support: v2.0\n  boot_mode: legacy-bios",
-    )
-    .edit(
-        CURRENT,
-        "architectures: [x86_64, arm64]",
-        "architectures: [x86_64]",
-    )
-    .edit(
-        CURRENT,
-        "instance_type: { x86_64: m5.large, arm64: m6g.large }",
-        "instance_type: m5.large",
     );
+    x86_64_only(&s);
     let (_, err) = run_expect(
         &mut s.publish(&emu, &["--config", CURRENT, "--regions-file", REGIONS]),
         3,

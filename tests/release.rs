@@ -493,20 +493,7 @@ fn refresh_sources_fills_the_regions_file_before_the_checks_and_commits_it() {
     // A dirty regions file is the user's, never swept into a release.
     repo.s.write(regions, &format!("{text}# a note\n"));
     let (_, err) = run_expect(
-        &mut repo.release(
-            &emu,
-            &[
-                "3.0.2",
-                "--config",
-                "configs/current.yaml",
-                "--regions-file",
-                regions,
-                "--region",
-                "us-east-1",
-                "--refresh-sources",
-                "--dry-run",
-            ],
-        ),
+        &mut repo.release(&emu, &[&["3.0.2"], &args[1..], &["--dry-run"]].concat()),
         2,
     );
     assert!(err.contains(regions), "{err}");
