@@ -133,13 +133,6 @@ pub fn deprecation_delay(after: Duration, public: bool) -> Duration {
     after.min(deprecation_cap(public))
 }
 
-impl AmiSettings {
-    /// Whether any setting is given.
-    pub fn is_empty(&self) -> bool {
-        *self == AmiSettings::default()
-    }
-}
-
 /// The section's values against each other and the profile: what EC2 would refuse, said before
 /// anything is launched.
 pub(super) fn check(path: &std::path::Path, p: &Located<Profile>, diags: &mut Diagnostics) {

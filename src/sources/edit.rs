@@ -435,7 +435,6 @@ mod tests {
                 ami_id: id.into(),
                 name: "n".into(),
                 created: "2026-11-01T00:00:00.000Z".into(),
-                how: "test".into(),
             },
         }
     }

@@ -44,7 +44,7 @@ pub async fn newest(
             .await
             .map_err(|e| fail("DescribeImages", e))?;
         if let Some(img) = images.iter().find(|i| fits(i, cell, t.ebs_only)) {
-            return Ok(Some(found(img, format!("parameter {name}"))));
+            return Ok(Some(found(img)));
         }
     }
     let pattern = t.render(&t.name_pattern, cell);
@@ -56,7 +56,7 @@ pub async fn newest(
     let newest = images
         .iter()
         .max_by_key(|i| i.creation_date().unwrap_or(""));
-    Ok(newest.map(|img| found(img, format!("newest of owner {} named {pattern}", t.owner))))
+    Ok(newest.map(found))
 }
 
 /// A parameter's value; `None` when it does not exist in the region.
@@ -116,11 +116,10 @@ fn fits(img: &Image, cell: &Cell, ebs_only: bool) -> bool {
         && img.virtualization_type().map(|v| v.as_str()) == Some(cell.virt.as_str())
 }
 
-fn found(img: &Image, how: String) -> Found {
+fn found(img: &Image) -> Found {
     Found {
         ami_id: img.image_id().unwrap_or_default().to_string(),
         name: img.name().unwrap_or_default().to_string(),
         created: img.creation_date().unwrap_or_default().to_string(),
-        how,
     }
 }

@@ -37,8 +37,6 @@ pub struct Found {
     pub name: String,
     /// Its creation date (RFC 3339).
     pub created: String,
-    /// How it was found (which parameter, or the name pattern).
-    pub how: String,
 }
 
 /// A cell whose image is not the newest.
