@@ -32,7 +32,8 @@ named gap of the emulator:
 - moto's RunInstances launches any instance type, of any architecture, from any AMI;
   instance_arch.py refuses an unknown type and one whose architectures exclude the AMI's
   (InvalidParameterValue, as EC2).
-- moto's S3 drops CreateBucket's tags and ListBuckets' BucketRegion; s3_patches.py adds them.
+- moto's S3 drops CreateBucket's tags and ListBuckets' BucketRegion; s3_patches.py adds them,
+  and gives new buckets S3's defaults (public access blocked, BucketOwnerEnforced, SSE-S3).
 - moto's SSM stores any value as an aws:ec2:image parameter; ssm_patches.py refuses a value
   that is not an AMI of the parameter's own Region (ValidationException).
 - moto has no Canonical images and no /aws/service/canonical parameters, and preloads the

@@ -268,9 +268,13 @@ class RateLimiter:
         b[0] -= n
         return True
 
-    def allow(self, region, action, form):
-        """Whether an EC2 request may proceed; takes its tokens when it may."""
+    def allow(self, region, action, form, overrides=None):
+        """Whether an EC2 request may proceed; takes its tokens when it may. `overrides`
+        (control.json's "rate_limits": {action: [capacity, refill per second]}) stands for an
+        account whose limits AWS set apart from the defaults."""
         name, capacity, rate = request_bucket(action, form)
+        if overrides and action in overrides:
+            capacity, rate = (float(v) for v in overrides[action])
         with self.lock:
             now = self.clock()
             if action in RESOURCE_BUCKETS:

@@ -96,6 +96,8 @@ control.json (<work>/control.json, re-read when it changes), the keys the proxy 
      HeadBucket, GetBucketLocation, PutBucketPolicy, GetBucketPolicy, PutBucketEncryption,
      PutPublicAccessBlock, PutBucketOwnershipControls, PutBucketTagging, DeleteBucket, ...).
   "throttle_every": N  overrides --throttle-every.
+  "rate_limits": {"RunInstances": [capacity, refill per second], ...}  an account whose EC2
+     request buckets AWS set apart from the defaults (AWS may lower or raise an account's).
   "clock_offset_seconds": S  shifts the emulator's "now" for expiry checks (presigned URLs,
      STS credentials, aws:CurrentTime in bucket policies), e.g. 3600 to be an hour later.
   "regions_not_opted_in": [Region, ...], "regions_opted_in": [Region, ...]  the account's
@@ -269,7 +271,8 @@ def make_proxy(moto_host, moto_port, throttle_every, control_path=None, credenti
                 return
             if self.inject(conf, region):
                 return
-            if limiter and self.service == "ec2" and not limiter.allow(region or "?", action, form):
+            if limiter and self.service == "ec2" and not limiter.allow(
+                    region or "?", action, form, conf.get("rate_limits")):
                 count(f"rate-limited {client} {self.operation}")
                 count("throttled")
                 self.error(503, "RequestLimitExceeded", "Request limit exceeded.")

@@ -10,6 +10,10 @@ a named gap of moto and reproduces documented S3 behaviour (its docstring cites 
   or a body that does not fit the schema (MalformedXML) without creating the bucket.
 - patch_list_buckets_region: moto's ListBuckets omits each bucket's BucketRegion, which S3
   returns and which clients use to address a bucket through its own region.
+- patch_new_bucket_defaults: moto creates a bucket with no public access block, no ownership
+  controls and no default encryption; S3 has, since 2023, created every new bucket with Block
+  Public Access on, Object Ownership BucketOwnerEnforced (unless CreateBucket's
+  x-amz-object-ownership header names another) and SSE-S3 (AES256) default encryption.
 
 Internals of moto 5.2.5 relied on: S3Response (one instance per request, made by its
 *_dispatch class methods), its `body` (raw bytes), `backend` and the two methods
@@ -17,6 +21,13 @@ Internals of moto 5.2.5 relied on: S3Response (one instance per request, made by
 (called only on CreateBucket's path, before the bucket is created), the backend's `buckets`
 dict and `put_bucket_tagging(name, {key: value})`, and moto.s3.exceptions' S3ClientError,
 MalformedXML, DuplicateTagKeys and NoSystemTags (serialised by S3Response.bucket_response).
+For the new buckets' defaults: S3Backend.create_bucket (moto's one way of making a general
+purpose bucket, which returns the new FakeBucket and raises BucketAlreadyExists before creating
+anything for a name already taken), FakeBucket's `public_access_block` (a PublicAccessBlock,
+whose constructor takes the four settings in PutPublicAccessBlock's order), `ownership_rule`
+(the ObjectOwnership string) and `encryption` (PutBucketEncryption's parsed body, with a
+"Rule"), and S3Response._bucket_response_put setting `ownership_rule` from the
+x-amz-object-ownership header after create_bucket has returned.
 """
 
 import threading
@@ -30,6 +41,10 @@ MAX_VALUE_CHARS = 256
 # Besides letters (\p{L}), separators (\p{Z}) and numbers (\p{N}).
 TAG_PUNCTUATION = set("_.:/=+-@")
 
+# What S3 gives every new bucket (see patch_new_bucket_defaults).
+DEFAULT_OBJECT_OWNERSHIP = "BucketOwnerEnforced"
+DEFAULT_SSE_ALGORITHM = "AES256"
+
 # Serialises CreateBucket's "create, then tag" across moto's request threads, so that a
 # concurrent CreateBucket of the same name cannot be mistaken for the one that created it.
 _create_lock = threading.Lock()
@@ -39,6 +54,7 @@ def apply_all():
     """Every patch of this module."""
     patch_create_bucket_tags()
     patch_list_buckets_region()
+    patch_new_bucket_defaults()
 
 
 def patch_list_buckets_region():
@@ -80,6 +96,61 @@ def patch_list_buckets_region():
         )
 
     S3Response.all_buckets = all_buckets
+
+
+def patch_new_bucket_defaults():
+    """A new bucket has S3's defaults: public access blocked, ACLs disabled, SSE-S3 encryption.
+
+    Gap: moto 5.2.5 creates a bucket with none of these, so GetPublicAccessBlock answers
+    NoSuchPublicAccessBlockConfiguration, GetBucketOwnershipControls
+    OwnershipControlsNotFoundError (unless CreateBucket had an x-amz-object-ownership header)
+    and GetBucketEncryption ServerSideEncryptionConfigurationNotFoundError. On S3:
+    - since April 2023 every new bucket has all four S3 Block Public Access settings on
+      (BlockPublicAcls, IgnorePublicAcls, BlockPublicPolicy, RestrictPublicBuckets) and
+      S3 Object Ownership "Bucket owner enforced" (ACLs disabled), whichever API, CLI, SDK
+      or CloudFormation template created it (What's New, December 2022, "Amazon S3 will
+      automatically enable S3 Block Public Access and disable access control lists for all
+      new buckets starting in April 2023",
+      https://aws.amazon.com/about-aws/whats-new/2022/12/amazon-s3-automatically-enable-block-public-access-disable-access-control-lists-buckets-april-2023/);
+      CreateBucket's x-amz-object-ownership header (ObjectOwnership: BucketOwnerPreferred,
+      ObjectWriter or BucketOwnerEnforced) chooses another Object Ownership at creation;
+    - since January 5, 2023 every bucket has default encryption with Amazon S3 managed keys
+      (SSE-S3): S3 "applies server-side encryption with Amazon S3 managed keys (SSE-S3) as
+      the base level of encryption for every bucket" (User Guide, "Using server-side
+      encryption with Amazon S3 managed keys", and its Default encryption FAQ,
+      https://docs.aws.amazon.com/AmazonS3/latest/userguide/default-encryption-faq.html), so
+      GetBucketEncryption answers one rule, SSEAlgorithm AES256, BucketKeyEnabled false.
+    So a new bucket starts with all four settings true, ObjectOwnership BucketOwnerEnforced
+    (moto then replaces it with a value the x-amz-object-ownership header names, after
+    create_bucket has returned) and that encryption rule. Later PutPublicAccessBlock,
+    PutBucketOwnershipControls, PutBucketEncryption and their Delete* change them as moto does
+    (moto's DeleteBucketEncryption still leaves no configuration, where S3 resets to SSE-S3).
+    This patch leaves an existing bucket alone: moto raises BucketAlreadyExists before
+    creating anything, including when one re-creates one's own us-east-1 bucket (200 on S3).
+    moto enforces none of these settings (it refuses neither public policies nor ACLs), so
+    amipub cannot rely on the emulator to refuse them. What changes beyond the Get* answers:
+    moto now encrypts new objects with AES256 by default (PutObject and HeadObject answer
+    x-amz-server-side-encryption: AES256, as S3 does), and, because a bucket has default
+    encryption, moto accepts a CopyObject of an object onto itself that changes nothing, which
+    S3 refuses (InvalidRequest); amipub makes no CopyObject.
+    """
+    from moto.s3.models import PublicAccessBlock, S3Backend
+
+    original_create = S3Backend.create_bucket
+
+    def create_bucket(self, bucket_name, region_name, *args, **kwargs):
+        bucket = original_create(self, bucket_name, region_name, *args, **kwargs)
+        bucket.public_access_block = PublicAccessBlock(True, True, True, True)
+        bucket.ownership_rule = DEFAULT_OBJECT_OWNERSHIP
+        bucket.encryption = {
+            "Rule": {
+                "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": DEFAULT_SSE_ALGORITHM},
+                "BucketKeyEnabled": False,
+            }
+        }
+        return bucket
+
+    S3Backend.create_bucket = create_bucket
 
 
 def _local(tag):

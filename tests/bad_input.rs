@@ -184,3 +184,27 @@ fn timeouts_longer_than_presigned_urls_can_last_are_refused() {
     let err = refused(&s, &["plan", "--config", EBS]);
     assert!(err.contains("timeouts"), "{err}");
 }
+
+#[test]
+fn an_ec2_rate_limit_that_is_not_action_burst_per_second_is_refused() {
+    let s = Scratch::new();
+    for (value, says) in [
+        ("RunInstances", "expected ACTION=BURST/PER_SECOND"),
+        ("RunInstances=5", "expected ACTION=BURST/PER_SECOND"),
+        (
+            "RunInstances=0/2",
+            "the burst must be at least 1 and the rate above 0",
+        ),
+        (
+            "describe=100/0",
+            "the burst must be at least 1 and the rate above 0",
+        ),
+    ] {
+        let err = refused(&s, &["publish", "--config", EBS, "--ec2-rate-limit", value]);
+        assert!(
+            err.contains(&format!("invalid value '{value}' for '--ec2-rate-limit")),
+            "{err}"
+        );
+        assert!(err.contains(says), "{value}: {err}");
+    }
+}

@@ -531,11 +531,46 @@ fn throttling_one_request_in_three_is_survived_and_counted() {
     assert_only_published(&emu, 4);
 }
 
+/// An account whose RunInstances bucket AWS set to one token, refilled every two seconds.
+/// amipub, assuming AWS's default bucket (5 at 2 per second), is throttled on its second
+/// launch: the SDK retries while the budget waits for the refill, and both builds publish.
+/// Told the account's limits (`--ec2-rate-limit`), amipub is not throttled at all.
+#[test]
+fn throttling_slows_a_run_down_and_the_accounts_own_limits_avoid_it() {
+    let limits = json!({"rate_limits": {"RunInstances": [1, 0.5]}});
+    let emu = emulator(0.2, 0.3);
+    emu.control(limits.clone());
+    let s = public_ebs();
+    run_expect(&mut s.publish(&emu, &["--config", EBS, "--only", TWO]), 0);
+    assert!(
+        emu.stat("rate-limited amipub ec2:RunInstances") >= 1,
+        "{:?}",
+        emu.stats()
+    );
+    assert_eq!(common::count_entries(&s.ami_ids()), 2, "both published");
+
+    let emu = emulator(0.2, 0.3);
+    emu.control(limits);
+    let s = public_ebs();
+    let told = ["--ec2-rate-limit", "RunInstances=1/0.5"];
+    run_expect(
+        &mut s.publish(
+            &emu,
+            &[&["--config", EBS, "--only", TWO][..], &told].concat(),
+        ),
+        0,
+    );
+    assert_eq!(emu.stat("throttled"), 0, "{:?}", emu.stats());
+    assert_eq!(emu.stat("amipub ec2:RunInstances"), 2, "{:?}", emu.stats());
+    assert_eq!(common::count_entries(&s.ami_ids()), 2, "both published");
+}
+
 #[test]
 fn a_finished_ami_is_kept_when_terminating_its_instance_fails() {
     let emu = emulator(0.2, 0.5);
     let s = public_ebs();
-    emu.control(json!({"faults": [{"operation": "ec2:TerminateInstances", "error": "UnauthorizedOperation", "times": 2}]}));
+    // Both builds' instances are terminated in one call when the region's last build ends.
+    emu.control(json!({"faults": [{"operation": "ec2:TerminateInstances", "error": "UnauthorizedOperation", "times": 1}]}));
     let (out, err) = run_expect(&mut s.publish(&emu, &["--config", EBS, "--only", TWO]), 1);
     assert!(
         err.contains("every build is published, but these were left behind"),
@@ -597,9 +632,24 @@ fn a_failed_modify_image_attribute_leaves_nothing() {
     failed_operation("ec2:ModifyImageAttribute", "UnauthorizedOperation");
 }
 
+/// A new AMI's permissions are not read back (ModifyImageAttribute's success says they are
+/// set), but an AMI found already made is reconciled with what it has: when reading that fails,
+/// the build fails and the AMI, already published, stays.
 #[test]
-fn a_failed_describe_image_attribute_leaves_nothing() {
-    failed_operation("ec2:DescribeImageAttribute", "UnauthorizedOperation");
+fn a_failed_describe_image_attribute_fails_a_reused_build_and_keeps_its_ami() {
+    let emu = emulator(0.2, 0.3);
+    let s = public_ebs();
+    let one = ["--config", EBS, "--only", "us-east-1-1404-hvm"];
+    run_expect(&mut s.publish(&emu, &one), 0);
+    emu.control(json!({"faults": [
+        {"operation": "ec2:DescribeImageAttribute", "error": "UnauthorizedOperation"}
+    ]}));
+    let (out, err) = run_expect(&mut s.publish(&emu, &one), 1);
+    assert!(
+        format!("{out}\n{err}").contains("UnauthorizedOperation"),
+        "{out}\n{err}"
+    );
+    assert_only_published(&emu, 1);
 }
 
 #[test]
@@ -646,7 +696,7 @@ fn a_failed_create_bucket_fails_the_region_before_launching() {
 fn a_failed_seal_is_listed_as_left_behind_and_the_ami_stands() {
     let (emu, s, out, err) = one_build_while_failing("s3:PutBucketPolicy", "AccessDenied", 1);
     assert!(
-        out.contains("its presigned upload URLs work until"),
+        out.contains("this run's presigned upload URLs there work until"),
         "{out}"
     );
     assert!(

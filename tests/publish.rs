@@ -487,6 +487,39 @@ fn the_staging_bucket_is_private_and_encrypted() {
     });
 }
 
+/// The builds of a bucket share what can be shared: the provisioning script is staged once,
+/// and when the last build ends their stopped instances are terminated in one call, the run's
+/// prefix is sealed with one policy write and the staged files go in one DeleteObjects. A new
+/// AMI's permissions are not read back (ModifyImageAttribute's success says they are set).
+#[test]
+fn a_buckets_builds_share_the_script_and_the_calls_that_finish_them() {
+    let emu = quick_emulator();
+    let s = Scratch::new();
+    run_expect(
+        &mut s.publish(&emu, &["--config", EBS, "--only", "us-east-1-*"]),
+        0,
+    );
+    let builds = count_entries(&s.ami_ids());
+    assert!(builds >= 2, "several builds in the region: {builds}");
+    let stat = |k: &str| emu.stat(&format!("amipub {k}"));
+    assert_eq!(stat("ec2:RunInstances"), builds as u64, "{:?}", emu.stats());
+    // The lock and the script: one PUT each.
+    assert_eq!(stat("s3:PUT object"), 2, "{:?}", emu.stats());
+    assert_eq!(stat("ec2:TerminateInstances"), 1, "{:?}", emu.stats());
+    assert_eq!(stat("s3:PUT bucket?policy"), 1, "{:?}", emu.stats());
+    assert_eq!(stat("s3:POST bucket?delete"), 1, "{:?}", emu.stats());
+    assert_eq!(stat("ec2:DescribeImageAttribute"), 0, "{:?}", emu.stats());
+    // A bucket this run created has no policy to read first.
+    assert_eq!(stat("s3:GET bucket?policy"), 0, "{:?}", emu.stats());
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(assert_nothing_left(
+            &emu,
+            "us-east-1",
+            "comboami-test-2-6-2-us-east-1",
+        ));
+}
+
 #[tokio::test]
 async fn a_bootstrap_over_16_kb_is_sent_compressed_and_one_that_cannot_fit_is_refused() {
     let emu = quick_emulator();

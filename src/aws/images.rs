@@ -98,9 +98,12 @@ impl Wanted<'_> {
 }
 
 /// Brings `image`'s launch permissions to exactly `want` (adding what is missing, removing
-/// what is not wanted) and its snapshots' volume permissions to exactly `want.accounts`, then
-/// reads the launch permissions back. `fresh` says the AMI was just made and has no
-/// permissions yet, which saves reading them first.
+/// what is not wanted) and its snapshots' volume permissions to exactly `want.accounts`.
+/// `fresh` says the AMI was just made and has no permissions yet: then the permissions are
+/// neither read first nor read back, since a ModifyImageAttribute that succeeded is EC2's
+/// word that they are set (and EC2 being eventually consistent, a read right after could
+/// still show the old ones). An AMI found already made is reconciled with what it has, and
+/// read back.
 pub async fn set_permissions(
     c: &RegionClients,
     image: &str,
@@ -157,6 +160,9 @@ pub async fn set_permissions(
                 .await
                 .map_err(|e| format!("ModifySnapshotAttribute {snap}: {}", errors::describe(&e)))?;
         }
+    }
+    if fresh {
+        return Ok(target);
     }
     let after = launch_permissions(c, image).await?;
     if after != target {

@@ -1,7 +1,9 @@
 //! AWS access: one EC2 and one S3 client per region, built once from one shared configuration
 //! (the standard credential chain, profiles, `AWS_ENDPOINT_URL`), with timeouts and the SDK's
-//! standard retries on every call.
+//! standard retries on every call, and each region's EC2 requests within AWS's rate limits
+//! (budget.rs).
 
+pub mod budget;
 pub mod deregister;
 pub mod errors;
 pub mod images;
@@ -25,6 +27,8 @@ pub struct AwsSettings {
     pub endpoint_url: Option<String>,
     /// Named profile.
     pub profile: Option<String>,
+    /// The EC2 request budget of each region (AWS's limits unless overridden).
+    pub rates: budget::Rates,
 }
 
 /// The clients of one region.
@@ -73,10 +77,14 @@ impl Clients {
         let custom_endpoint = shared.endpoint_url().is_some();
         let credentials_expire = check_credentials(&shared, custom_endpoint).await?;
 
+        let http = shared.http_client().unwrap_or_else(https_client);
         let mut by_region = BTreeMap::new();
         for r in regions {
+            let budget = std::sync::Arc::new(budget::Budget::new(settings.rates.clone()));
             let ec2 = aws_sdk_ec2::config::Builder::from(&shared)
                 .region(Region::new(r.to_string()))
+                .http_client(budget::Budgeted::new(http.clone(), budget))
+                .interceptor(budget::NameOperation)
                 .build();
             // A local endpoint has no per-bucket host names, so S3 must use path-style URLs.
             let s3 = aws_sdk_s3::config::Builder::from(&shared)
@@ -152,6 +160,24 @@ impl Clients {
     pub fn regions(&self) -> impl Iterator<Item = &str> {
         self.by_region.keys().map(String::as_str)
     }
+}
+
+/// The SDK's default HTTPS client (rustls, proxies from the environment), shared by every
+/// region's clients so that connections are pooled.
+fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::proxy::ProxyConfig;
+    use aws_smithy_http_client::{Builder, ConnectorBuilder, tls};
+    Builder::new().build_with_connector_fn(|settings, components| {
+        let mut conn = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ));
+        conn.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            conn.set_sleep_impl(components.sleep_impl());
+        }
+        conn.set_proxy_config(Some(ProxyConfig::from_env()));
+        conn.build()
+    })
 }
 
 /// Finds the credentials the chain gives; returns when they expire, if they do.

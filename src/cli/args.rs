@@ -46,6 +46,11 @@ pub struct AwsArgs {
     /// Named profile from ~/.aws/config (also AWS_PROFILE), e.g. --aws-profile release
     #[arg(long, value_name = "NAME")]
     pub aws_profile: Option<String>,
+    /// Send at most this many EC2 requests of ACTION (an EC2 action, or `describe` or
+    /// `mutating` for the categories) at once per region, then this many per second (default:
+    /// AWS's own limits, e.g. RunInstances=5/2), e.g. --ec2-rate-limit RunInstances=2/1
+    #[arg(long, value_name = "ACTION=BURST/PER_SECOND", value_parser = crate::aws::budget::parse_override)]
+    pub ec2_rate_limit: Vec<(String, crate::aws::budget::Rate)>,
 }
 
 /// What happens to a failed build's resources.

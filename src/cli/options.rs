@@ -54,6 +54,9 @@ impl AwsArgs {
         AwsSettings {
             endpoint_url: self.endpoint_url.clone(),
             profile: self.aws_profile.clone(),
+            rates: crate::aws::budget::Rates {
+                overrides: self.ec2_rate_limit.iter().cloned().collect(),
+            },
         }
     }
 }

@@ -440,10 +440,7 @@ impl Engine {
 
     async fn stage(&self, b: &Build, made: &mut Made) -> Result<(), StepError> {
         self.region_stage(b).await?;
-        let c = self.clients.region(&b.region);
-        let key = self.key(made, "provision.sh");
-        made.staged.push(key.clone());
-        super::staging::put(c, &b.bucket, &key, self.opts.script.to_vec()).await?;
+        self.staged_script(b).await?;
         if b.backing == Backing::InstanceStore {
             self.stage_signing(b, made).await?;
         }
@@ -455,7 +452,7 @@ impl Engine {
         let stage = self.region_stage(b).await?;
         let ttl = url_lifetime(&self.opts.timeouts);
         let (script, log, status) = (
-            self.key(made, "provision.sh"),
+            self.staged_script(b).await?,
             self.key(made, "build.log"),
             self.key(made, "status"),
         );
@@ -519,36 +516,11 @@ impl Engine {
         Ok(())
     }
 
-    /// The AMI is published once its permissions are read back; what this step fails to
-    /// remove is listed as left behind, never a reason to throw the AMI away.
+    /// The AMI is published once its permissions are set: its instance and staged files are
+    /// left to the end of its bucket (region_end.rs), where what cannot be removed is listed as
+    /// left behind, never a reason to throw the AMI away.
     async fn finish(&self, b: &Build, made: &mut Made) {
-        let c = self.clients.region(&b.region);
-        let mut left = Vec::new();
-        if let Some(id) = made.instance.clone() {
-            match c.ec2.terminate_instances().instance_ids(&id).send().await {
-                Ok(_) => made.instance = None,
-                Err(e) => left.push(format!(
-                    "instance {id} in {}: TerminateInstances failed ({})",
-                    b.region,
-                    errors::describe(&e)
-                )),
-            }
-        }
-        // Sealed before the staged files go, so that nothing can write them back.
-        self.seal(b, made).await;
-        if !made.staged.is_empty() {
-            match super::staging::delete_keys(c, &b.bucket, &made.staged).await {
-                Ok(()) => made.staged.clear(),
-                Err(e) => left.push(e),
-            }
-        }
-        if !left.is_empty() {
-            self.events.send(Event::CleanedUp {
-                build: b.name.clone(),
-                removed: Vec::new(),
-                left,
-            });
-        }
+        self.finish_later(b, made).await;
     }
 }
 

@@ -238,25 +238,34 @@ impl Lease {
     /// Gives the lease up, unless another run has taken it over meanwhile.
     pub async fn release(&self, c: &RegionClients) -> Result<(), String> {
         let mut etag = self.etag.lock().await;
-        // A renewal cut short may have landed without our knowing its ETag: read it back.
-        if let Ok((Some(now), current)) = read(c, &self.bucket).await {
-            if now.run_id != self.holder.run_id {
-                return Ok(());
-            }
-            *etag = current;
+        if self.delete_if(c, &etag).await? {
+            return Ok(());
         }
+        // The lease changed since our last write: a renewal cut short may have landed without
+        // our knowing its ETag. Read it back; give it up only if it is still ours.
+        if let Ok((Some(now), current)) = read(c, &self.bucket).await
+            && now.run_id == self.holder.run_id
+        {
+            *etag = current;
+            self.delete_if(c, &etag).await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the lease if it is still `etag`: `Ok(false)` when it is not (or is gone).
+    async fn delete_if(&self, c: &RegionClients, etag: &str) -> Result<bool, String> {
         match c
             .s3
             .delete_object()
             .bucket(&self.bucket)
             .key(LOCK_KEY)
-            .if_match(etag.as_str())
+            .if_match(etag)
             .send()
             .await
         {
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(true),
             Err(e) if matches!(errors::code(&e), Some("PreconditionFailed" | "NoSuchKey")) => {
-                Ok(())
+                Ok(false)
             }
             Err(e) => Err(format!(
                 "releasing s3://{}/{LOCK_KEY}: {}",
@@ -521,6 +530,39 @@ mod tests {
             Err(Renewal::Lost(e)) => assert!(e.contains("taken over by another run"), "{e}"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn release_is_one_conditional_delete_and_reads_only_when_the_lease_changed() {
+        let create = mock!(aws_sdk_s3::Client::put_object)
+            .then_output(|| PutObjectOutput::builder().e_tag("\"e1\"").build());
+        let deleted = mock!(aws_sdk_s3::Client::delete_object)
+            .match_requests(|r| r.if_match() == Some("\"e1\""))
+            .then_output(|| {
+                aws_sdk_s3::operation::delete_object::DeleteObjectOutput::builder().build()
+            });
+        let c = clients(&[&create, &deleted]);
+        let lease = acquire(&c, "us-east-1", "b", &me(), false).await.unwrap();
+        lease.release(&c).await.unwrap();
+        assert_eq!(deleted.num_calls(), 1);
+
+        // Taken over meanwhile: the delete is refused, the read shows another run, and its
+        // lease stays.
+        let refused = mock!(aws_sdk_s3::Client::delete_object).then_error(|| {
+            aws_sdk_s3::operation::delete_object::DeleteObjectError::generic(
+                ErrorMetadata::builder().code("PreconditionFailed").build(),
+            )
+        });
+        let create = mock!(aws_sdk_s3::Client::put_object)
+            .then_output(|| PutObjectOutput::builder().e_tag("\"e1\"").build());
+        let c = clients(&[&create, &refused, &held("other-run", 600, "\"o\"")]);
+        let lease = acquire(&c, "us-east-1", "b", &me(), false).await.unwrap();
+        lease.release(&c).await.unwrap();
+        assert_eq!(
+            refused.num_calls(),
+            1,
+            "no second delete of another run's lease"
+        );
     }
 
     #[tokio::test]

@@ -12,6 +12,7 @@ pub mod preflight;
 mod prepare;
 mod provision;
 pub mod public;
+mod region_end;
 mod reuse;
 mod rollback;
 mod seal;
@@ -121,6 +122,10 @@ pub struct Engine {
     lock_lost: Arc<std::sync::atomic::AtomicBool>,
     /// Copy mode: home builds' AMIs as they become available, and copy slots.
     copies: copy::Copies,
+    /// Per staging bucket: the run's script, and the files its last build removes.
+    ends: region_end::RegionEnds,
+    /// Set once the leftovers of interrupted runs were swept.
+    swept: std::sync::atomic::AtomicBool,
 }
 
 impl Engine {
@@ -159,6 +164,8 @@ impl Engine {
             renewer: Mutex::new(None),
             lock_lost: Arc::default(),
             copies: copy::Copies::default(),
+            ends: region_end::RegionEnds::default(),
+            swept: Default::default(),
         }
     }
 
@@ -176,23 +183,31 @@ impl Engine {
     pub async fn run(&self, builds: &[Build]) -> Vec<Outcome> {
         let limit = self.opts.max_parallel.max(1);
         self.copies.expect(builds);
+        self.ends.expect(builds);
         // Builds that launch first: a copy waits for its home build, and must not hold the
         // slot that home build needs.
         let mut order: Vec<(usize, &Build)> = builds.iter().enumerate().collect();
         order.sort_by_key(|(i, b)| (b.copy_of.is_some(), *i));
-        let mut results: Vec<(usize, Outcome)> = futures::stream::iter(order)
+        let builds = futures::stream::iter(order)
             .map(|(i, b)| async move { (i, self.run_one(b).await) })
             .buffer_unordered(limit)
-            .collect()
-            .await;
+            .collect::<Vec<(usize, Outcome)>>();
+        let ((), mut results) = tokio::join!(self.sweep_all(), builds);
         results.sort_by_key(|(i, _)| *i);
         results.into_iter().map(|(_, o)| o).collect()
     }
 
     async fn run_one(&self, b: &Build) -> Outcome {
-        if self.cancel.is_cancelled() {
-            return Outcome::Cancelled;
-        }
+        let outcome = if self.cancel.is_cancelled() {
+            Outcome::Cancelled
+        } else {
+            self.run_in_slot(b).await
+        };
+        self.build_ended(b).await;
+        outcome
+    }
+
+    async fn run_in_slot(&self, b: &Build) -> Outcome {
         let (slots, _) = &self.regions[&b.region];
         let _slot = tokio::select! {
             s = slots.acquire() => s,

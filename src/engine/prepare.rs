@@ -1,7 +1,8 @@
 //! Before the first launch: the staging buckets and the security group of every region at once
-//! (tagged at creation); then each bucket's lock, one bucket at a time in name order, so that
-//! two runs starting together cannot each take half and refuse each other; then, every region
-//! at once, the leftovers of interrupted runs that the lock proves dead. While the run goes
+//! (tagged at creation); then each bucket's lock: the first in name order alone, then the others
+//! at once, so that of two runs of the same buckets starting together one goes on; then, every
+//! region at once and while the first builds launch, the leftovers of interrupted runs that the
+//! lock proves dead. While the run goes
 //! on the locks are renewed; after it, they are given back.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -30,37 +31,42 @@ impl Engine {
     /// Stages every region of `builds`, takes each staging bucket's lock and sweeps what
     /// interrupted runs left. A region whose staging or lock fails (S3 errors) fails its builds
     /// only; a lock held by another live run stops the whole run before anything is launched.
-    pub async fn prepare(&self, builds: &[Build]) -> Result<(), PrepareError> {
-        let mut by_region: BTreeMap<&str, Vec<&Build>> = BTreeMap::new();
+    pub async fn prepare<'a>(&self, builds: &'a [Build]) -> Result<(), PrepareError> {
+        let mut by_region: BTreeMap<&'a str, Vec<&'a Build>> = BTreeMap::new();
         for b in builds {
             by_region.entry(b.region.as_str()).or_default().push(b);
         }
         let staged = join_all(by_region.iter().map(|(r, bs)| self.stage_region(r, bs))).await;
         let mut stages: BTreeMap<&str, Result<staging::RegionStage, String>> =
             by_region.keys().copied().zip(staged).collect();
-        let buckets: BTreeMap<&str, &str> = by_region
+        let buckets: BTreeMap<&'a str, &'a str> = by_region
             .iter()
             .filter(|(r, _)| stages[**r].is_ok())
             .flat_map(|(r, bs)| bs.iter().map(|b| (b.bucket.as_str(), *r)))
             .collect();
         let me = Holder::me(&self.opts.run_id, &self.opts.version);
+        // The first bucket in name order alone, then the others at once: of two runs of the
+        // same buckets starting together, the one that takes the first goes on and the other
+        // stops, rather than each taking half and refusing the other.
+        let take = |(bucket, region): (&'a str, &'a str)| {
+            let me = &me;
+            async move {
+                let c = self.clients.region(region);
+                let got = lock::acquire(c, region, bucket, me, self.opts.break_lock).await;
+                (bucket, region, got)
+            }
+        };
+        let mut order = buckets.iter().map(|(b, r)| (*b, *r));
+        let mut taken: Vec<_> = join_all(order.next().map(take)).await;
+        if !matches!(taken.first(), Some((_, _, Err(LockError::Held { .. })))) {
+            taken.extend(join_all(order.map(take)).await);
+        }
         let mut held = Vec::new();
-        for (bucket, region) in &buckets {
-            match lock::acquire(
-                self.clients.region(region),
-                region,
-                bucket,
-                &me,
-                self.opts.break_lock,
-            )
-            .await
-            {
+        let mut refused = Vec::new();
+        for (bucket, region, got) in taken {
+            match got {
                 Ok(lease) => held.push(Arc::new(lease)),
-                Err(e @ LockError::Held { .. }) => {
-                    self.keep(held);
-                    self.release().await;
-                    return Err(PrepareError::Locked(vec![e.to_string()]));
-                }
+                Err(e @ LockError::Held { .. }) => refused.push(e.to_string()),
                 Err(LockError::Aws(why)) => {
                     // S3 failed rather than another run holding the lock: the region's builds
                     // fail with the reason, the other regions go on.
@@ -71,10 +77,14 @@ impl Engine {
                 }
             }
         }
+        if !refused.is_empty() {
+            self.keep(held);
+            self.release().await;
+            return Err(PrepareError::Locked(refused));
+        }
         for (region, stage) in stages {
             let _ = self.regions[region].1.set(stage);
         }
-        join_all(held.iter().map(|l| self.sweep(l))).await;
         self.keep(held);
         self.keep_leases();
         Ok(())
@@ -91,13 +101,31 @@ impl Engine {
             .filter(|b| self.preflight.buckets_to_create.contains(*b))
             .collect();
         let shared_tags = tags::for_shared(&self.opts.version, builds.iter().map(|b| &b.tags));
-        staging::prepare_region(
+        let (stage, created) = staging::prepare_region(
             self.clients.region(region),
             region,
             &to_create,
             &shared_tags,
         )
-        .await
+        .await?;
+        for bucket in created {
+            self.sealer.created(bucket).await;
+        }
+        Ok(stage)
+    }
+
+    /// Sweeps every bucket whose lock this run took (see [`Engine::sweep`]), once; the
+    /// builds launch meanwhile, since a sweep touches only other runs' resources.
+    pub(super) async fn sweep_all(&self) {
+        if self.swept.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let leases: Vec<Arc<Lease>> = self
+            .leases
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        join_all(leases.iter().map(|l| self.sweep(l))).await;
     }
 
     /// Removes what dead runs left in the lease's bucket, and seals their prefixes (their

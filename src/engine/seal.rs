@@ -35,6 +35,14 @@ impl Sealer {
         }
     }
 
+    /// Says that this run created `bucket`: it has no policy, so the first seal need not
+    /// read one.
+    pub async fn created(&self, bucket: &str) {
+        if let Some(slot) = self.policies.get(bucket) {
+            slot.lock().await.get_or_insert_with(Vec::new);
+        }
+    }
+
     /// Denies writes under each of `prefixes` (`<run>/<build>` or `<run>`) of `bucket` until
     /// `until`.
     pub async fn seal(

@@ -8,8 +8,6 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     BucketLocationConstraint, CreateBucketConfiguration, Delete, ObjectIdentifier, ObjectOwnership,
-    OwnershipControls, OwnershipControlsRule, PublicAccessBlockConfiguration, ServerSideEncryption,
-    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
     Tag,
 };
 
@@ -28,12 +26,13 @@ pub struct RegionStage {
 
 /// Creates the staging buckets preflight found missing (`to_create`), and finds or creates
 /// the security group, all at once; each is tagged with `tags` in the call that creates it.
-pub async fn prepare_region(
+/// Also returns the buckets this call created (none of them has a policy yet).
+pub async fn prepare_region<'a>(
     c: &RegionClients,
     region: &str,
-    to_create: &[&str],
+    to_create: &[&'a str],
     tags: &[(String, String)],
-) -> Result<RegionStage, String> {
+) -> Result<(RegionStage, Vec<&'a str>), String> {
     let (created, security_group) = tokio::join!(
         futures::future::try_join_all(
             to_create
@@ -42,20 +41,30 @@ pub async fn prepare_region(
         ),
         ensure_security_group(c, tags)
     );
-    created?;
-    Ok(RegionStage {
+    let created = to_create
+        .iter()
+        .zip(created?)
+        .filter_map(|(b, new)| new.then_some(*b))
+        .collect();
+    let stage = RegionStage {
         security_group: security_group?,
-    })
+    };
+    Ok((stage, created))
 }
 
-/// Creates `bucket` in `region` (if this account has not already): private (public access
-/// blocked, owner-enforced), encrypted, tagged with `tags` in the call that creates it.
+/// Creates `bucket` in `region` (if this account has not already), tagged with `tags` in the
+/// call that creates it, and with ACLs disabled (`BucketOwnerEnforced`) by the same call.
+/// Returns whether this call created it.
+///
+/// S3 gives every new bucket Block Public Access (all four settings) and ACLs disabled since
+/// April 2023, and SSE-S3 default encryption since January 2023, so one call makes a private,
+/// encrypted bucket; the emulator reproduces those defaults (support/s3_patches.py).
 pub async fn create_private_bucket(
     s3: &aws_sdk_s3::Client,
     region: &str,
     bucket: &str,
     tags: &[(String, String)],
-) -> Result<(), String> {
+) -> Result<bool, String> {
     let s3_tags = tags
         .iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
@@ -71,74 +80,21 @@ pub async fn create_private_bucket(
     let create = s3
         .create_bucket()
         .bucket(bucket)
+        .object_ownership(ObjectOwnership::BucketOwnerEnforced)
         .create_bucket_configuration(config.build());
     match create.send().await {
-        Ok(_) => {}
+        Ok(_) => Ok(true),
         Err(e)
             if e.as_service_error()
-                .is_some_and(|s| s.is_bucket_already_owned_by_you()) => {}
-        Err(e) => {
-            return Err(format!(
-                "creating bucket {bucket}: {}",
-                errors::describe(&e)
-            ));
+                .is_some_and(|s| s.is_bucket_already_owned_by_you()) =>
+        {
+            Ok(false)
         }
+        Err(e) => Err(format!(
+            "creating bucket {bucket}: {}",
+            errors::describe(&e)
+        )),
     }
-    s3.put_public_access_block()
-        .bucket(bucket)
-        .public_access_block_configuration(
-            PublicAccessBlockConfiguration::builder()
-                .block_public_acls(true)
-                .ignore_public_acls(true)
-                .block_public_policy(true)
-                .restrict_public_buckets(true)
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(|e| {
-            format!(
-                "blocking public access to {bucket}: {}",
-                errors::describe(&e)
-            )
-        })?;
-    s3.put_bucket_encryption()
-        .bucket(bucket)
-        .server_side_encryption_configuration(
-            ServerSideEncryptionConfiguration::builder()
-                .rules(
-                    ServerSideEncryptionRule::builder()
-                        .apply_server_side_encryption_by_default(
-                            ServerSideEncryptionByDefault::builder()
-                                .sse_algorithm(ServerSideEncryption::Aes256)
-                                .build()
-                                .map_err(|e| e.to_string())?,
-                        )
-                        .build(),
-                )
-                .build()
-                .map_err(|e| e.to_string())?,
-        )
-        .send()
-        .await
-        .map_err(|e| format!("encrypting {bucket}: {}", errors::describe(&e)))?;
-    s3.put_bucket_ownership_controls()
-        .bucket(bucket)
-        .ownership_controls(
-            OwnershipControls::builder()
-                .rules(
-                    OwnershipControlsRule::builder()
-                        .object_ownership(ObjectOwnership::BucketOwnerEnforced)
-                        .build()
-                        .map_err(|e| e.to_string())?,
-                )
-                .build()
-                .map_err(|e| e.to_string())?,
-        )
-        .send()
-        .await
-        .map_err(|e| format!("setting ownership of {bucket}: {}", errors::describe(&e)))?;
-    Ok(())
 }
 
 async fn ensure_security_group(

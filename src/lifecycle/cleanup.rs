@@ -674,7 +674,10 @@ async fn list_bucket(
                 continue;
             }
             let mut parts = key.splitn(3, '/');
-            let (run, build, rest) = (parts.next().unwrap_or(""), parts.next(), parts.next());
+            let (run, second, rest) = (parts.next().unwrap_or(""), parts.next(), parts.next());
+            // `run/file` is the run's own (its provisioning script, staged once per region),
+            // `run/build/...` a build's.
+            let build = second.filter(|_| rest.is_some());
             if c.run.as_deref().is_some_and(|r| r != run)
                 || !c.build_ok(build)
                 || !c.old_enough(written)
@@ -686,6 +689,7 @@ async fn list_bucket(
             let prefix = match (build, secret) {
                 (Some(b), true) => format!("{run}/{b}/signing/"),
                 (Some(b), false) => format!("{run}/{b}/"),
+                (None, _) if second.is_some() => format!("{run}/"),
                 (None, _) => String::new(),
             };
             let e = listing

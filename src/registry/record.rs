@@ -242,5 +242,6 @@ async fn ensure_bucket(reg: &Registry<'_>) -> Result<(), RegistryError> {
         &tags,
     )
     .await
+    .map(|_created| ())
     .map_err(RegistryError::Aws)
 }

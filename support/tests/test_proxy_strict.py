@@ -403,6 +403,18 @@ endpoint_url = {self.emu.endpoint}
         self.assertError("DryRunOperation", ec2.run_instances, ImageId="ami-a3017899",
                          MinCount=1, MaxCount=1, DryRun=True)
 
+    def test_an_accounts_own_rate_limits_replace_the_defaults(self):
+        self.emu.control({"rate_limits": {"RunInstances": [1, 0.5]}})
+        try:
+            ec2 = self.emu.client("ec2", "sa-east-1")
+            self.assertError("DryRunOperation", ec2.run_instances, ImageId="ami-a3017899",
+                             MinCount=1, MaxCount=1, DryRun=True)
+            # A bucket of one: the second at once is refused, though the default allows five.
+            self.assertError("RequestLimitExceeded", ec2.run_instances, ImageId="ami-a3017899",
+                             MinCount=1, MaxCount=1, DryRun=True)
+        finally:
+            self.emu.control({})
+
     # 6. Bucket policies ------------------------------------------------------------------
 
     def test_bucket_policy_deny_refuses_writes_until_it_lapses(self):

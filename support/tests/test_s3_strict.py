@@ -1,4 +1,5 @@
-"""The emulator's S3 is as strict as S3 where support/s3_patches.py says it is.
+"""The emulator's S3 is as strict as S3 where support/s3_patches.py says it is, and gives new
+buckets S3's defaults.
 
 Starts support/emulator.py once for the module (through emulated.py) and talks to its endpoint
 (the strict proxy in front of moto) with boto3.
@@ -156,6 +157,96 @@ class S3StrictTest(EmulatedTestCase):
         self.create("us-east-1", bucket, [("a", "1")])
         self.create("us-east-1", bucket, [("b", "2")])  # 200, as on S3 in us-east-1
         self.assertEqual(self.tags("us-east-1", bucket), {"a": "1"})
+
+    # a new bucket's defaults (public access blocked, BucketOwnerEnforced, SSE-S3)
+
+    ALL_BLOCKED = {"BlockPublicAcls": True, "IgnorePublicAcls": True,
+                   "BlockPublicPolicy": True, "RestrictPublicBuckets": True}
+
+    def public_access_block(self, region, bucket):
+        return self.s3(region).get_public_access_block(
+            Bucket=bucket)["PublicAccessBlockConfiguration"]
+
+    def ownership(self, region, bucket):
+        rules = self.s3(region).get_bucket_ownership_controls(
+            Bucket=bucket)["OwnershipControls"]["Rules"]
+        self.assertEqual(len(rules), 1, rules)
+        return rules[0]["ObjectOwnership"]
+
+    def encryption_rules(self, region, bucket):
+        return self.s3(region).get_bucket_encryption(
+            Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+
+    def assertS3Defaults(self, region, bucket, ownership="BucketOwnerEnforced"):
+        self.assertEqual(self.public_access_block(region, bucket), self.ALL_BLOCKED)
+        self.assertEqual(self.ownership(region, bucket), ownership)
+        self.assertEqual(self.encryption_rules(region, bucket), [{
+            "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"},
+            "BucketKeyEnabled": False,
+        }])
+
+    def test_new_bucket_has_s3_defaults(self):
+        # No body (us-east-1), a LocationConstraint, and Tags as amipub creates its buckets.
+        bucket = self.bucket()
+        self.s3("us-east-1").create_bucket(Bucket=bucket)
+        self.assertS3Defaults("us-east-1", bucket)
+        bucket = self.bucket()
+        self.s3("eu-west-1").create_bucket(
+            Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        self.assertS3Defaults("eu-west-1", bucket)
+        bucket = self.bucket()
+        self.create("ap-southeast-2", bucket, [("a", "1")], location="ap-southeast-2")
+        self.assertS3Defaults("ap-southeast-2", bucket)
+        self.assertEqual(self.tags("ap-southeast-2", bucket), {"a": "1"})
+
+    def test_new_objects_are_encrypted_with_sse_s3(self):
+        bucket = self.bucket()
+        s3 = self.s3("us-east-1")
+        s3.create_bucket(Bucket=bucket)
+        put = s3.put_object(Bucket=bucket, Key="k", Body=b"data")
+        self.assertEqual(put["ServerSideEncryption"], "AES256")
+        self.assertEqual(s3.head_object(Bucket=bucket, Key="k")["ServerSideEncryption"],
+                         "AES256")
+
+    def test_object_ownership_header_chooses_the_ownership(self):
+        for ownership in ("ObjectWriter", "BucketOwnerPreferred", "BucketOwnerEnforced"):
+            with self.subTest(ownership=ownership):
+                bucket = self.bucket()
+                self.s3("eu-west-1").create_bucket(
+                    Bucket=bucket, ObjectOwnership=ownership,
+                    CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+                self.assertS3Defaults("eu-west-1", bucket, ownership=ownership)
+
+    def test_put_and_delete_still_change_the_settings(self):
+        bucket = self.bucket()
+        s3 = self.s3("us-east-1")
+        s3.create_bucket(Bucket=bucket)
+        open_ = {"BlockPublicAcls": False, "IgnorePublicAcls": True,
+                 "BlockPublicPolicy": False, "RestrictPublicBuckets": False}
+        s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=open_)
+        self.assertEqual(self.public_access_block("us-east-1", bucket), open_)
+        s3.put_bucket_ownership_controls(
+            Bucket=bucket, OwnershipControls={"Rules": [{"ObjectOwnership": "ObjectWriter"}]})
+        self.assertEqual(self.ownership("us-east-1", bucket), "ObjectWriter")
+        kms = {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": "alias/amipub-test"}
+        s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": kms, "BucketKeyEnabled": True}]})
+        rules = self.encryption_rules("us-east-1", bucket)
+        self.assertEqual(rules[0]["ApplyServerSideEncryptionByDefault"], kms)
+        # Re-creating one's own us-east-1 bucket (200) does not bring the defaults back.
+        s3.create_bucket(Bucket=bucket)
+        self.assertEqual(self.public_access_block("us-east-1", bucket), open_)
+        self.assertEqual(self.ownership("us-east-1", bucket), "ObjectWriter")
+        s3.delete_public_access_block(Bucket=bucket)
+        with self.assertRaises(ClientError) as cm:
+            s3.get_public_access_block(Bucket=bucket)
+        self.assertEqual(cm.exception.response["Error"]["Code"],
+                         "NoSuchPublicAccessBlockConfiguration")
+        s3.delete_bucket_ownership_controls(Bucket=bucket)
+        with self.assertRaises(ClientError) as cm:
+            s3.get_bucket_ownership_controls(Bucket=bucket)
+        self.assertEqual(cm.exception.response["Error"]["Code"],
+                         "OwnershipControlsNotFoundError")
 
     # validation, before anything is created
 
