@@ -69,6 +69,8 @@ provision:
   script: provision.sh
 launch_permissions:
   groups: [all]
+# An account whose "Public AMIs" quota AWS raised: 256 builds make 16 public AMIs per region.
+public_ami_quota: 1000
 releases: [{rel_list}]
 virtualizations: [paravirtual, hvm]
 timeouts:
@@ -86,6 +88,9 @@ def start_emulator(d, provision_seconds):
          "--provision-seconds", str(provision_seconds), "--poll", "0.25",
          "--instance-profile", "amipub-bundler"],
         stdout=out, stderr=subprocess.DEVNULL)
+    # The account's "Public AMIs" quota, raised as the profile says (EC2's default is 5).
+    with open(os.path.join(work, "control.json"), "w") as f:
+        json.dump({"public_ami_quota": 1000}, f)
     for _ in range(600):
         out.seek(0)
         line = out.readline()
@@ -215,6 +220,10 @@ def main():
     for op, v in sorted(ours.items(), key=lambda kv: -kv[1]):
         print(f"  {op:40} {v / n:6.2f}  ({v})")
     print(f"requests from the build instances (bootstrap uploads and downloads): {instance / n:.2f} per AMI")
+    # The emulator runs with EC2's token buckets per region (AWS-limits mode, the default).
+    limited = {k: v for k, v in counts.items() if k.startswith("rate-limited amipub ")}
+    print(f"throttled responses to amipub (RequestLimitExceeded, AWS's limits): "
+          f"{sum(limited.values())} {limited if limited else ''}")
 
 
 if __name__ == "__main__":
