@@ -95,6 +95,12 @@ pub enum Event {
         run_id: String,
         /// Build names, in plan order.
         builds: Vec<String>,
+        /// The profile's file, as given.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        profile: Option<String>,
+        /// The version published.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        version: Option<String>,
     },
     /// A build began its first step.
     BuildStarted {

@@ -18,4 +18,5 @@ pub mod plan;
 pub mod registry;
 pub mod release;
 pub mod report;
+pub mod runs;
 pub mod sources;

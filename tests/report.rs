@@ -83,6 +83,8 @@ fn events() -> Vec<Stamped> {
     let mut v = vec![Event::RunStarted {
         run_id: "20261121T053115Z-1a2b3c".into(),
         builds: run().iter().map(|(_, b, _, _)| b.to_string()).collect(),
+        profile: Some("configs/official.yaml".into()),
+        version: Some("2.6.2".into()),
     }];
     v.push(Event::Warning {
         region: "us-east-1".into(),

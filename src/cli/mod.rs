@@ -86,6 +86,32 @@ amipub revoke 2.6.1 --reason \"superseded\" --deprecate --yes"
     /// The upstream source images of the regions file.
     #[command(subcommand)]
     Sources(SourcesCommand),
+    /// The runs of the runs directory: ID, profile, version, start, how long, result.
+    #[command(after_help = "Examples:\n  amipub runs\n  amipub runs --runs-dir ci/.amipub/runs")]
+    Runs(RunsArgs),
+    /// Write a run's report.html (its timeline, totals and slowest steps) and print its path.
+    #[command(
+        after_help = "Examples:\n  amipub report\n  amipub report 20261121T053115Z-1a2b3c\n  \
+amipub report 20261121T05\n\n\
+Every publish writes its report itself; this draws it again from the run's events.ndjson, for \
+an earlier run or one written by an older amipub. RUN_ID may be the start of an ID; the latest \
+run when none is given."
+    )]
+    Report {
+        /// The run (its ID, or the start of it); default: the latest.
+        #[arg(value_name = "RUN_ID")]
+        run: Option<String>,
+        #[command(flatten)]
+        runs: RunsArgs,
+    },
+}
+
+/// Where `runs` and `report` look.
+#[derive(Debug, clap::Args)]
+struct RunsArgs {
+    /// The runs directory publish wrote to.
+    #[arg(long, value_name = "DIR", default_value = ".amipub/runs")]
+    runs_dir: std::path::PathBuf,
 }
 
 /// `amipub sources ...`.
@@ -160,5 +186,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         Command::Sources(SourcesCommand::Update(a)) => {
             commands::sources::update(&a.options()).await
         }
+        Command::Runs(a) => commands::runs::list(&a.runs_dir),
+        Command::Report { run, runs } => commands::runs::report(&runs.runs_dir, run.as_deref()),
     }
 }

@@ -6,6 +6,7 @@ pub mod prompt;
 pub mod publish;
 pub mod registry;
 pub mod release;
+pub mod runs;
 pub mod sources;
 pub mod verify;
 mod verify_channel;

@@ -6,7 +6,9 @@ use crate::events::{Event, Outcome};
 pub fn line(e: &Event) -> Option<(String, String)> {
     let b = e.build().unwrap_or_default().to_string();
     let msg = match e {
-        Event::RunStarted { run_id, builds } => format!("run {run_id}: {} build(s)", builds.len()),
+        Event::RunStarted { run_id, builds, .. } => {
+            format!("run {run_id}: {} build(s)", builds.len())
+        }
         Event::BuildStarted { region, .. } => format!("starting in {region}"),
         Event::StepStarted { step, .. } => step.describe().to_string(),
         Event::Note { message, .. } => message.clone(),

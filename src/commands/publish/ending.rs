@@ -76,6 +76,10 @@ fn print_summary(run: &RunOptions, builds: &[Build], finished: &Finished) {
             Manifest::path_beside(&run.output).display()
         );
     }
+    match &finished.report {
+        Ok(path) => println!("report (timeline of every build): {}", path.display()),
+        Err(e) => eprintln!("warning: the run's report was not written: {e}"),
+    }
 }
 
 /// The error of a run a signal stopped (its builds cancelled), if one did.

@@ -59,6 +59,8 @@ pub struct Finished {
     pub stops: Stops,
     /// The run's directory (events, logs).
     pub rundir: PathBuf,
+    /// Its report.html, or why it could not be written.
+    pub report: Result<PathBuf, String>,
 }
 
 /// Runs `builds`: prepares the regions (locks, staging), runs the engine, releases the locks.
@@ -114,6 +116,8 @@ pub async fn run(
     events.send(Event::RunStarted {
         run_id: run_id.clone(),
         builds: builds.iter().map(|b| b.name.clone()).collect(),
+        profile: Some(config.profile_path.display().to_string()),
+        version: Some(config.p().version.clone()),
     });
     let ran = tokio::select! {
         ran = drive(&engine, builds) => ran,
@@ -132,6 +136,8 @@ pub async fn run(
         .await
         .map_err(|e| Error::Failed(format!("the reporters stopped: {e}")))?;
     let outcomes = ran?;
+    // events.ndjson is complete: the page of the run's timeline is drawn from it.
+    let report = crate::runs::write_report(&rundir_path);
     Ok(Finished {
         outcomes,
         durations,
@@ -141,6 +147,7 @@ pub async fn run(
         lock_lost,
         stops,
         rundir: rundir_path,
+        report,
     })
 }
 
