@@ -17,13 +17,14 @@ pub enum Step {
     Copy,
     /// Launch the build instance.
     Launch,
-    /// Wait for the bootstrap to provision and power off.
+    /// Wait for the bootstrap to provision (and, for instance-store builds, bundle and upload)
+    /// and power off.
     Provision,
     /// Make the AMI and wait until it is available.
     Image,
     /// Apply and confirm launch permissions.
     Permissions,
-    /// Terminate the instance and remove staged objects.
+    /// Leave the instance and staged objects to the end of the region's builds.
     Finish,
 }
 
@@ -35,10 +36,12 @@ impl Step {
             Step::Stage => "staging files for the build instance",
             Step::Copy => "copying the AMI from the home region",
             Step::Launch => "launching the build instance",
-            Step::Provision => "provisioning (and bundling, for instance-store builds)",
+            Step::Provision => "provisioning",
             Step::Image => "creating the AMI",
             Step::Permissions => "setting launch permissions",
-            Step::Finish => "terminating the instance and removing staged files",
+            Step::Finish => {
+                "finishing (the instance and staged files go when the region's builds are done)"
+            }
         }
     }
 }

@@ -127,7 +127,10 @@ async fn the_official_matrix_is_published_from_4_instances_and_28_copies() {
     let mut args = vec!["--all-regions"];
     args.extend(COPY);
     let (out, err) = run_expect(&mut s.publish(&emu, &args), 0);
-    assert!(out.contains("32 AMIs published, 0 failed"), "{out}\n{err}");
+    assert!(
+        out.contains("32 AMIs: 32 published now, 0 failed"),
+        "{out}\n{err}"
+    );
     assert_eq!(emu.stat("amipub ec2:RunInstances"), 4, "{:?}", emu.stats());
     assert_eq!(emu.stat("amipub ec2:CopyImage"), 28, "{:?}", emu.stats());
     assert_eq!(emu.stat("amipub ec2:CreateTags"), 0, "tagged at creation");
@@ -184,7 +187,7 @@ fn a_copy_failing_in_one_region_fails_only_there_and_a_rerun_copies_only_it() {
     let s = three_regions();
     emu.control(json!({"faults": [{"operation": "ec2:CopyImage", "region": "eu-west-1", "error": "InternalError"}]}));
     let (out, _) = publish(&s, &emu, 1);
-    assert!(out.contains("8 AMIs published, 4 failed"), "{out}");
+    assert!(out.contains("12 AMIs: 8 published now, 4 failed"), "{out}");
     let ids = s.ami_ids();
     assert_eq!(count_entries(&ids), 8);
     assert!(ids.get("eu-west-1").is_none(), "{ids}");
@@ -194,7 +197,10 @@ fn a_copy_failing_in_one_region_fails_only_there_and_a_rerun_copies_only_it() {
     let launches = emu.stat("amipub ec2:RunInstances");
     let copies = emu.stat("amipub ec2:CopyImage");
     let (out, _) = publish(&s, &emu, 0);
-    assert!(out.contains("12 AMIs published, 0 failed"), "{out}");
+    assert!(
+        out.contains("12 AMIs: 4 published now, 8 already published, 0 failed"),
+        "{out}"
+    );
     assert_eq!(
         emu.stat("amipub ec2:RunInstances"),
         launches,
@@ -227,7 +233,10 @@ fn killed_during_copies_a_rerun_leaves_no_duplicate_and_verify_is_clean() {
     assert_eq!(run.wait(Duration::from_secs(30)).code, None);
     emu.control(json!({}));
     let (out, _) = publish(&s, &emu, 0);
-    assert!(out.contains("8 AMIs published, 0 failed"), "{out}");
+    assert!(
+        out.contains("8 AMIs: ") && out.contains(" already published, 0 failed"),
+        "{out}"
+    );
     for region in ["us-east-1", "eu-west-1"] {
         let by_build = images(&emu, region);
         assert_eq!(by_build.len(), 4, "{region}: {by_build:?}");

@@ -223,7 +223,7 @@ fn two_releases_on_two_architectures_publish_with_their_settings_and_verify() {
     }
     assert!(table.contains("12 builds in 3 regions"), "{table}");
     let out = publish_current(&s, &emu);
-    assert!(out.contains("12 AMIs published, 0 failed"), "{out}");
+    assert!(out.contains("12 AMIs: 12 published now, 0 failed"), "{out}");
 
     let ids = s.ami_ids();
     let arm = ids["us-east-1"]

@@ -163,7 +163,10 @@ fn killed_then_rerun(
 
     emu.control(json!({}));
     let (out, err) = run_expect(&mut s.publish(&emu, &["--config", EBS, "--only", TWO]), 0);
-    assert!(out.contains("2 AMIs published, 0 failed"), "{out}\n{err}");
+    assert!(
+        out.contains("2 AMIs: ") && out.contains(", 0 failed"),
+        "{out}\n{err}"
+    );
     assert_eq!(common::count_entries(&s.ami_ids()), 2);
     block(async {
         for img in emu.own_images(REGION).await {
@@ -514,7 +517,7 @@ fn throttling_one_request_in_three_is_survived_and_counted() {
     });
     let s = Scratch::new();
     let (out, _) = run_expect(&mut s.publish(&emu, &["--config", EBS]), 0);
-    assert!(out.contains("4 AMIs published, 0 failed"), "{out}");
+    assert!(out.contains("4 AMIs: 4 published now, 0 failed"), "{out}");
     let stats = emu.stats();
     let ec2: u64 = stats
         .iter()
@@ -956,7 +959,10 @@ fn answers_lost_on_the_way_back_are_retried_without_doubling_anything() {
         {"operation": "ec2:CreateImage", "lose_response": true, "nth": [1]}
     ]}));
     let (out, err) = run_expect(&mut s.publish(&emu, &["--config", EBS, "--only", TWO]), 0);
-    assert!(out.contains("2 AMIs published, 0 failed"), "{out}\n{err}");
+    assert!(
+        out.contains("2 AMIs: 2 published now, 0 failed"),
+        "{out}\n{err}"
+    );
     assert_eq!(
         emu.stat("injected amipub ec2:RunInstances lose_response"),
         1

@@ -78,7 +78,7 @@ async fn official_profile_publishes_32_public_instance_store_amis_and_keeps_no_s
     let s = Scratch::new();
     let marker = s.signing();
     let (out, err) = run_expect(&mut publish(&s, &emu, &["--all-regions"]), 0);
-    assert!(out.contains("32 AMIs published, 0 failed"), "{out}");
+    assert!(out.contains("32 AMIs: 32 published now, 0 failed"), "{out}");
     assert!(!err.contains("warning"), "{err}");
 
     // ami_ids.json in the legacy shape: 8 regions, 4 entries each.
@@ -247,7 +247,7 @@ async fn a_failed_bundle_leaves_no_object_ami_or_instance() {
         "upload_fail": ["us-east-1-1204-pv"],
     }));
     let (out, _) = run_expect(&mut publish(&s, &emu, &["--region", "us-east-1"]), 1);
-    assert!(out.contains("2 AMIs published, 2 failed"), "{out}");
+    assert!(out.contains("4 AMIs: 2 published now, 2 failed"), "{out}");
     assert!(
         out.contains("the bundle command exited with status 4"),
         "{out}"

@@ -94,7 +94,7 @@ fn a_run_that_would_exceed_the_public_ami_quota_stops_with_the_numbers() {
     s.edit(EBS, "public_ami_quota: 3", "public_ami_quota: 4");
     emu.control(json!({"public_ami_quota": 4}));
     let (out, _) = publish(&s, &emu, &[], 0);
-    assert!(out.contains("8 AMIs published, 0 failed"), "{out}");
+    assert!(out.contains("8 AMIs: 8 published now, 0 failed"), "{out}");
     // The next version would make 4 more: over the quota of 4, refused before launching.
     s.edit(EBS, "version: \"2.6.2\"", "version: \"2.6.3\"");
     let launched = emu.stat("amipub ec2:RunInstances");
@@ -127,7 +127,7 @@ fn a_region_the_account_has_not_enabled_is_named_and_can_be_skipped() {
         out.contains("skipped, not enabled for this account: eu-west-1"),
         "{out}"
     );
-    assert!(out.contains("4 AMIs published, 0 failed"), "{out}");
+    assert!(out.contains("4 AMIs: 4 published now, 0 failed"), "{out}");
     assert_eq!(count_entries(&s.ami_ids()), 4);
 }
 

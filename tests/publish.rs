@@ -47,7 +47,7 @@ async fn one_build_end_to_end() {
         &mut s.publish(&emu, &["--config", EBS, "--only", "us-east-1-1404-pv"]),
         0,
     );
-    assert!(out.contains("1 AMI published, 0 failed"), "{out}");
+    assert!(out.contains("1 AMI: 1 published now, 0 failed"), "{out}");
 
     let images = emu.amipub_images("us-east-1").await;
     assert_eq!(images.len(), 1);
@@ -118,7 +118,7 @@ async fn official_matrix_as_public_ebs_builds() {
         "backing: ebs",
     );
     let (out, _) = run_expect(&mut s.publish(&emu, &["--all-regions"]), 0);
-    assert!(out.contains("32 AMIs published, 0 failed"), "{out}");
+    assert!(out.contains("32 AMIs: 32 published now, 0 failed"), "{out}");
 
     let ids = s.ami_ids();
     assert_eq!(count_entries(&ids), 32);
@@ -265,7 +265,7 @@ async fn a_failing_build_leaves_nothing_behind_and_a_rerun_finishes_the_job() {
     emu.control(serde_json::json!({"provision_seconds": 0.2, "fail": ["us-east-1-1404-hvm"]}));
     let s = Scratch::new();
     let (out, err) = run_expect(&mut s.publish(&emu, &["--config", EBS]), 1);
-    assert!(out.contains("3 AMIs published, 1 failed"), "{out}");
+    assert!(out.contains("4 AMIs: 3 published now, 1 failed"), "{out}");
     assert!(
         out.contains("the provisioning script exited with status 3"),
         "{out}"
@@ -297,7 +297,10 @@ async fn a_failing_build_leaves_nothing_behind_and_a_rerun_finishes_the_job() {
     emu.control(serde_json::json!({"provision_seconds": 0.2}));
     let (out, _) = run_expect(&mut s.publish(&emu, &["--config", EBS]), 0);
     assert_eq!(out.matches("(already published)").count(), 3, "{out}");
-    assert!(out.contains("4 AMIs published, 0 failed"), "{out}");
+    assert!(
+        out.contains("4 AMIs: 1 published now, 3 already published, 0 failed"),
+        "{out}"
+    );
     assert_eq!(
         emu.amipub_images("us-east-1").await.len(),
         4,
@@ -320,7 +323,7 @@ async fn a_build_that_hangs_times_out_and_is_cleaned_up() {
         out.contains("provisioning did not finish within 3s"),
         "{out}"
     );
-    assert!(out.contains("1 AMI published, 1 failed"), "{out}");
+    assert!(out.contains("2 AMIs: 1 published now, 1 failed"), "{out}");
     assert!(
         out.contains("instance-sim: hanging"),
         "the partial log is shown: {out}"
@@ -535,7 +538,7 @@ async fn a_bootstrap_over_16_kb_is_sent_compressed_and_one_that_cannot_fit_is_re
         &mut s.publish(&emu, &["--config", EBS, "--only", "us-east-1-1404-hvm"]),
         0,
     );
-    assert!(out.contains("1 AMI published, 0 failed"), "{out}");
+    assert!(out.contains("1 AMI: 1 published now, 0 failed"), "{out}");
     let log = std::fs::read_dir(s.path(".amipub/runs"))
         .unwrap()
         .next()

@@ -117,12 +117,25 @@ pub fn select(config: &Config, sel: &Selection) -> Result<Selected, Error> {
         Some(home) => copy_builds(config, &enabled, home, keep)?,
     };
     if builds.is_empty() {
-        let mut msg = vec!["no builds are selected".to_string()];
-        msg.extend(
-            skipped
-                .iter()
-                .map(|s| format!("{} is disabled: {}", s.region, s.reason)),
-        );
+        // The cause first: a disabled region is why a selection that names it is empty.
+        let mut msg: Vec<String> = skipped
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} is disabled in {}: {}",
+                    s.region,
+                    config.regions_path.display(),
+                    s.reason
+                )
+            })
+            .collect();
+        msg.push(if skipped.is_empty() {
+            "no builds are selected".to_string()
+        } else {
+            "so no builds are selected; choose enabled regions, or remove the region's \
+             `disabled:` from the regions file once it can be built"
+                .to_string()
+        });
         return Err(Error::Usage(msg));
     }
     Ok(Selected {

@@ -39,23 +39,23 @@ pub fn render(rows: &[Row<'_>]) -> String {
         })
         .collect();
     let mut out = table(&["BUILD", "REGION", "RESULT", "DURATION"], &cells);
-    let ok = rows
-        .iter()
-        .filter(|r| matches!(r.outcome, Outcome::Published { .. }))
-        .count();
-    let failed = rows
-        .iter()
-        .filter(|r| matches!(r.outcome, Outcome::Failed { .. }))
-        .count();
-    let cancelled = rows.len() - ok - failed;
+    let count = |f: fn(&Outcome) -> bool| rows.iter().filter(|r| f(r.outcome)).count();
+    let now = count(|o| matches!(o, Outcome::Published { artifact } if !artifact.reused));
+    let before = count(|o| matches!(o, Outcome::Published { artifact } if artifact.reused));
+    let failed = count(|o| matches!(o, Outcome::Failed { .. }));
+    let cancelled = rows.len() - now - before - failed;
+    let mut parts = vec![format!("{now} published now")];
+    if before > 0 {
+        parts.push(format!("{before} already published"));
+    }
+    parts.push(format!("{failed} failed"));
+    if cancelled > 0 {
+        parts.push(format!("{cancelled} cancelled"));
+    }
     out.push_str(&format!(
-        "{} published, {failed} failed{}\n",
-        plural(ok, "AMI"),
-        if cancelled > 0 {
-            format!(", {cancelled} cancelled")
-        } else {
-            String::new()
-        }
+        "{}: {}\n",
+        plural(rows.len(), "AMI"),
+        parts.join(", ")
     ));
     out
 }

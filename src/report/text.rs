@@ -59,7 +59,8 @@ pub fn line(e: &Event) -> Option<(String, String)> {
     Some((b, msg))
 }
 
-/// `12s`, `3m 4s`.
+/// `0.97s`, `12s`, `3m 4s`: two decimals under 10 s, so that a short build does not read
+/// as `0s` (the run report's words for durations, shared).
 pub fn secs(d: std::time::Duration) -> String {
-    humantime::format_duration(std::time::Duration::from_secs(d.as_secs())).to_string()
+    crate::runs::html::duration_text(d)
 }
