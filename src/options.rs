@@ -62,6 +62,8 @@ pub struct RunOptions {
     pub skip_disabled_regions: bool,
     /// How progress is shown.
     pub style: Style,
+    /// The final summary: a table, or a JSON document on standard output.
+    pub summary: OutputFormat,
     /// Where ami_ids.json goes (the manifest beside it).
     pub output: PathBuf,
     /// Where run directories go.
@@ -74,6 +76,16 @@ impl RunOptions {
     /// Whether the run asks the user (on a terminal) what to do.
     pub fn asks(&self) -> bool {
         self.on_error == ErrorPolicy::Ask
+    }
+
+    /// Shows `text` to the user: on standard output, or on standard error when standard
+    /// output carries the JSON summary alone.
+    pub fn tell(&self, text: &str) {
+        if self.summary == OutputFormat::Json {
+            eprint!("{text}");
+        } else {
+            print!("{text}");
+        }
     }
 
     /// How many builds run at once for `total` selected.

@@ -208,3 +208,28 @@ fn an_ec2_rate_limit_that_is_not_action_burst_per_second_is_refused() {
         assert!(err.contains(says), "{value}: {err}");
     }
 }
+
+#[test]
+fn a_json_summary_and_machine_readable_lines_both_want_stdout() {
+    let s = Scratch::new();
+    let err = refused(
+        &s,
+        &[
+            "publish",
+            "--config",
+            EBS,
+            "--format",
+            "json",
+            "--machine-readable",
+        ],
+    );
+    assert!(
+        err.contains("the argument '--format <FORMAT>' cannot be used with '--machine-readable'"),
+        "{err}"
+    );
+    let err = refused(&s, &["publish", "--config", EBS, "--format", "yaml"]);
+    assert!(
+        err.contains("invalid value 'yaml' for '--format <FORMAT>'"),
+        "{err}"
+    );
+}

@@ -574,3 +574,66 @@ async fn a_bootstrap_over_16_kb_is_sent_compressed_and_one_that_cannot_fit_is_re
     );
     assert!(emu.live_instances("us-east-1").await.is_empty());
 }
+
+/// `--format json`: standard output is one JSON document (the summary, schema 1) and the
+/// progress goes to standard error; in a GitHub Actions job (`GITHUB_STEP_SUMMARY`) the
+/// summary is appended to the job's page as Markdown, after what earlier steps wrote.
+#[test]
+fn a_json_summary_on_stdout_and_a_markdown_one_for_the_ci_job() {
+    let emu = quick_emulator();
+    let s = Scratch::new();
+    let page = s.path("step-summary.md");
+    std::fs::write(&page, "earlier step\n").unwrap();
+    let mut c = s.publish(
+        &emu,
+        &[
+            "--config",
+            EBS,
+            "--only",
+            "us-east-1-1404-*",
+            "--format",
+            "json",
+        ],
+    );
+    c.env("GITHUB_STEP_SUMMARY", &page);
+    let (out, err) = run_expect(&mut c, 0);
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("stdout is one JSON document");
+    assert_eq!(doc["schema"], 1);
+    assert_eq!(doc["published_now"], 2, "{doc:#}");
+    assert_eq!(doc["already_published"], 0);
+    assert_eq!(doc["failed"], 0);
+    assert_eq!(doc["ami_ids"], "ami_ids.json");
+    let builds = doc["builds"].as_array().unwrap();
+    assert_eq!(builds.len(), 2);
+    for b in builds {
+        assert_eq!(b["result"], "published", "{b}");
+        assert!(b["ami_id"].as_str().unwrap().starts_with("ami-"), "{b}");
+        assert_eq!(b["region"], "us-east-1");
+    }
+    let report = doc["report"].as_str().unwrap();
+    assert!(s.path(report).exists(), "{report}");
+    assert!(
+        err.contains("launching the build instance"),
+        "progress on stderr:\n{err}"
+    );
+
+    let md = std::fs::read_to_string(&page).unwrap();
+    assert!(md.starts_with("earlier step\n### amipub publish "), "{md}");
+    assert!(
+        md.contains("2 published now, 0 already published, 0 failed"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| Build | Region | Result | Duration |"),
+        "{md}"
+    );
+    for b in builds {
+        let row = format!(
+            "| {} | us-east-1 | `{}` |",
+            b["build"].as_str().unwrap(),
+            b["ami_id"].as_str().unwrap()
+        );
+        assert!(md.contains(&row), "{row} in\n{md}");
+    }
+    assert!(md.contains(report), "{md}");
+}

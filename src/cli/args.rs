@@ -112,8 +112,12 @@ pub struct PublishArgs {
     #[arg(long)]
     pub skip_disabled_regions: bool,
     /// Print Packer-compatible machine-readable lines instead of progress.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "format")]
     pub machine_readable: bool,
+    /// The final summary: a table, or one JSON document on standard output (stable, see
+    /// README), progress then going to standard error, e.g. --format json > summary.json
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
     /// Where to write ami_ids.json; the manifest goes beside it, e.g. --output out/ami_ids.json
     #[arg(long, value_name = "FILE", default_value = "ami_ids.json")]
     pub output: PathBuf,

@@ -11,6 +11,7 @@ use crate::aws::AwsSettings;
 use crate::engine::ErrorPolicy;
 use crate::error::Error;
 use crate::matrix::{Patterns, Selection};
+use crate::options::OutputFormat;
 use crate::options::{
     CleanupOptions, CleanupRegions, ConfigSelection, PromoteOptions, PublishOptions,
     RegistryOptions, ReleaseOptions, RevokeOptions, RunOptions, SourcesOptions, VerifyOptions,
@@ -72,10 +73,20 @@ impl PublishArgs {
                     .into(),
             ]));
         }
+        // With a JSON summary, standard output carries it alone: progress goes to standard
+        // error (bars when that is a terminal).
+        let json = self.format == OutputFormat::Json;
+        let shown_on_terminal = if json {
+            std::io::stderr().is_terminal()
+        } else {
+            std::io::stdout().is_terminal()
+        };
         let style = if self.machine_readable {
             Style::Machine
-        } else if std::io::stdout().is_terminal() && !self.debug {
+        } else if shown_on_terminal && !self.debug {
             Style::Progress
+        } else if json {
+            Style::PlainOnStderr
         } else {
             Style::Plain
         };
@@ -100,6 +111,7 @@ impl PublishArgs {
                 break_lock: self.break_lock,
                 skip_disabled_regions: self.skip_disabled_regions,
                 style,
+                summary: self.format,
                 output: self.output.clone(),
                 ..run_options(
                     &self.aws,
@@ -146,6 +158,7 @@ fn run_options(
         } else {
             Style::Plain
         },
+        summary: OutputFormat::Table,
         output: RELEASE_AMI_IDS.into(),
         runs_dir: runs_dir.to_path_buf(),
         local_settings: local_settings.cloned(),

@@ -39,6 +39,8 @@ pub enum Style {
     Progress,
     /// Timestamped lines.
     Plain,
+    /// Timestamped lines on standard error (standard output carries a JSON summary).
+    PlainOnStderr,
     /// Packer's machine-readable format.
     Machine,
 }
@@ -48,6 +50,7 @@ pub fn new(style: Style, total: usize) -> Box<dyn Reporter> {
     match style {
         Style::Progress => Box::new(Progress::new(total)),
         Style::Plain => Box::new(Plain::new(std::io::stdout())),
+        Style::PlainOnStderr => Box::new(Plain::new(std::io::stderr())),
         Style::Machine => Box::new(Machine::new(std::io::stdout())),
     }
 }

@@ -16,15 +16,30 @@ pub struct Progress {
     bars: HashMap<String, ProgressBar>,
 }
 
+/// Whether colour is wanted, given `NO_COLOR` (<https://no-color.org>: set and not empty means
+/// no colour). Without a terminal there are no bars, so no colour either.
+fn colour_wanted(no_color: Option<&std::ffi::OsStr>) -> bool {
+    no_color.is_none_or(|v| v.is_empty())
+}
+
+/// The overall bar: coloured, or not.
+fn bar_template(colour: bool) -> &'static str {
+    if colour {
+        "[{elapsed_precise}] {bar:40.cyan/blue} {pos}/{len} builds {msg}"
+    } else {
+        "[{elapsed_precise}] {bar:40} {pos}/{len} builds {msg}"
+    }
+}
+
 impl Progress {
     /// Bars for a run of `total` builds.
     pub fn new(total: usize) -> Self {
         let multi = MultiProgress::new();
         let overall = multi.add(ProgressBar::new(total as u64));
         overall.set_style(
-            ProgressStyle::with_template(
-                "[{elapsed_precise}] {bar:40.cyan/blue} {pos}/{len} builds {msg}",
-            )
+            ProgressStyle::with_template(bar_template(colour_wanted(
+                std::env::var_os("NO_COLOR").as_deref(),
+            )))
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         overall.enable_steady_tick(Duration::from_millis(250));
@@ -118,5 +133,23 @@ pub fn kept_line(e: &Event) -> Option<String> {
             })
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod colour_tests {
+    use super::*;
+
+    #[test]
+    fn no_color_set_and_not_empty_turns_the_bars_colour_off() {
+        use std::ffi::OsStr;
+        assert!(colour_wanted(None));
+        assert!(colour_wanted(Some(OsStr::new(""))));
+        assert!(!colour_wanted(Some(OsStr::new("1"))));
+        assert!(bar_template(true).contains(".cyan/blue"));
+        assert!(
+            !bar_template(false).contains('.'),
+            "no style spec without colour"
+        );
     }
 }

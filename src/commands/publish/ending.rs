@@ -5,7 +5,7 @@ use super::session::Finished;
 use crate::error::Error;
 use crate::events::Outcome;
 use crate::matrix::Build;
-use crate::options::RunOptions;
+use crate::options::{OutputFormat, RunOptions};
 use crate::output::manifest::Manifest;
 use crate::report::{Style, summary};
 
@@ -15,9 +15,16 @@ pub fn report(
     builds: &[Build],
     finished: Finished,
 ) -> Result<Vec<Outcome>, Error> {
-    if run.style != Style::Machine {
-        print_summary(run, builds, &finished);
+    let rows = rows(builds, &finished);
+    let records = records(run, &finished);
+    match run.summary {
+        OutputFormat::Json => println!("{:#}", summary::json(&rows, &records)),
+        OutputFormat::Table if run.style != Style::Machine => {
+            print_summary(run, &rows, &finished);
+        }
+        OutputFormat::Table => {}
     }
+    github_step_summary(&rows, &records);
     if !finished.write_failures.is_empty() {
         return Err(Error::Failed(format!(
             "the run's outputs could not all be written: {}",
@@ -50,9 +57,9 @@ pub fn report(
     Ok(outcomes)
 }
 
-/// The summary table, and where the outputs and the run's records are.
-fn print_summary(run: &RunOptions, builds: &[Build], finished: &Finished) {
-    let rows: Vec<summary::Row<'_>> = builds
+/// One summary row per build.
+fn rows<'a>(builds: &'a [Build], finished: &'a Finished) -> Vec<summary::Row<'a>> {
+    builds
         .iter()
         .zip(&finished.outcomes)
         .map(|(b, o)| summary::Row {
@@ -61,8 +68,28 @@ fn print_summary(run: &RunOptions, builds: &[Build], finished: &Finished) {
             outcome: o,
             duration: finished.durations.get(&b.name).copied().unwrap_or_default(),
         })
-        .collect();
-    print!("\n{}", summary::render(&rows));
+        .collect()
+}
+
+/// Where the run's records are.
+fn records<'a>(run: &'a RunOptions, finished: &'a Finished) -> summary::Records<'a> {
+    summary::Records {
+        run_id: finished
+            .rundir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default(),
+        ami_ids: (finished.writes > 0 && finished.write_failures.is_empty())
+            .then_some(run.output.as_path()),
+        run_dir: &finished.rundir,
+        report: finished.report.as_ref().ok().map(|p| p.as_path()),
+        left_behind: &finished.left_behind,
+    }
+}
+
+/// The summary table, and where the outputs and the run's records are.
+fn print_summary(run: &RunOptions, rows: &[summary::Row<'_>], finished: &Finished) {
+    print!("\n{}", summary::render(rows));
     let rundir = finished.rundir.display();
     if finished.writes == 0 {
         println!(
@@ -79,6 +106,27 @@ fn print_summary(run: &RunOptions, builds: &[Build], finished: &Finished) {
     match &finished.report {
         Ok(path) => println!("report (timeline of every build): {}", path.display()),
         Err(e) => eprintln!("warning: the run's report was not written: {e}"),
+    }
+}
+
+/// In a GitHub Actions job (`GITHUB_STEP_SUMMARY` names a file), appends the summary as
+/// Markdown to the job's summary page; a file that cannot be written is a warning.
+fn github_step_summary(rows: &[summary::Row<'_>], records: &summary::Records<'_>) {
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else {
+        return;
+    };
+    let appended = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| {
+            std::io::Write::write_all(&mut f, summary::markdown(rows, records).as_bytes())
+        });
+    if let Err(e) = appended {
+        eprintln!(
+            "warning: the job summary {} was not written: {e}",
+            std::path::Path::new(&path).display()
+        );
     }
 }
 

@@ -58,7 +58,7 @@ pub(crate) async fn execute(
     let script = checks::script(config)?;
     checks::outputs(&run.output)?;
     if run.style != Style::Machine {
-        print!("{}", Plan::new(config, selected, None).to_table());
+        run.tell(&Plan::new(config, selected, None).to_table());
     }
     let (clients, preflight, enabled) = match checked {
         Some((clients, preflight)) => (clients, preflight, selected.clone()),
@@ -67,14 +67,14 @@ pub(crate) async fn execute(
     let selected = &enabled;
     if run.style != Style::Machine || opts.dry_run {
         for l in preflight.summary(selected.builds.len()) {
-            println!("{l}");
+            run.tell(&format!("{l}\n"));
         }
     }
     if !preflight.problems.is_empty() {
         return Err(Error::Preflight(preflight.problems));
     }
     if opts.dry_run {
-        println!("dry run: nothing was launched.");
+        run.tell("dry run: nothing was launched.\n");
         return Ok(Vec::new());
     }
     let parts = session::Parts {
@@ -86,7 +86,7 @@ pub(crate) async fn execute(
     let finished = session::run(run, config, &selected.builds, parts).await?;
     let outcomes = finished.outcomes.clone();
     let ended = ending::report(run, &selected.builds, finished);
-    let recorded = registry::record(config, &clients, &selected.builds, &outcomes).await;
+    let recorded = registry::record(run, config, &clients, &selected.builds, &outcomes).await;
     match (ended, recorded) {
         (Ok(outcomes), Ok(())) => Ok(outcomes),
         (Ok(_), Err(e)) => Err(Error::Failed(format!(

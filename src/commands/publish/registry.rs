@@ -11,6 +11,7 @@ use crate::registry::{Registry, events, record};
 /// Records what `outcomes` published in the registry, when the profile has one and anything
 /// was published; says so on standard output. A failed event is a warning.
 pub async fn record(
+    run: &crate::options::RunOptions,
     config: &Config,
     clients: &Clients,
     builds: &[Build],
@@ -37,13 +38,13 @@ pub async fn record(
             doc.missing.len()
         )
     };
-    println!(
-        "registry: {} {} recorded in s3://{}, {}{missing}",
+    run.tell(&format!(
+        "registry: {} {} recorded in s3://{}, {}{missing}\n",
         doc.artifact,
         doc.version,
         reg.store.bucket(),
         doc.status.as_str()
-    );
+    ));
     let detail = json!({
         "artifact": doc.artifact,
         "version": doc.version,
