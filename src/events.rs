@@ -168,6 +168,9 @@ pub enum Event {
         removed: Vec<String>,
         /// What is left behind, and why.
         left: Vec<String>,
+        /// Left on purpose, for inspection (`--on-error=abort`, or the answer `a`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        kept: bool,
     },
     /// A signal asked the run to stop: the builds in flight are being cleaned up, or (a
     /// second signal, `at_once`) the run exits now, leaving what is left.

@@ -70,6 +70,7 @@ fn run() -> Vec<(Event, &'static str, Outcome, u64)> {
                 build: "us-east-1-1204-pv".into(),
                 removed: vec!["instance i-0ccccccccccccccc (terminated)".into()],
                 left: vec!["us-east-1-1204-pv: snapshot snap-0ddddddddddddddd in us-east-1".into()],
+                kept: false,
             },
             "us-east-1-1204-pv",
             Outcome::Cancelled,
@@ -310,4 +311,42 @@ fn cleanup_table_and_summaries() {
         tables::cleanup(&[]),
     );
     insta::assert_snapshot!(shown);
+}
+
+/// What a build's clean-up says: kept on purpose (`--on-error=abort`, the answer `a`) is not
+/// "nothing to clean up; LEFT BEHIND", and a short build's duration is not `0s`.
+#[test]
+fn kept_for_inspection_is_said_as_such_and_short_durations_keep_their_decimals() {
+    let left = vec!["b: instance i-0123 in us-east-1".to_string()];
+    let cleaned = |removed: Vec<String>, kept: bool| {
+        amipub::report::line(&Event::CleanedUp {
+            build: "b".into(),
+            removed,
+            left: left.clone(),
+            kept,
+        })
+        .unwrap()
+        .1
+    };
+    assert_eq!(
+        cleaned(Vec::new(), true),
+        "kept for inspection: b: instance i-0123 in us-east-1"
+    );
+    assert_eq!(
+        cleaned(vec!["x (deleted)".into()], false),
+        "cleaned up: x (deleted); LEFT BEHIND: b: instance i-0123 in us-east-1"
+    );
+    let finished = Event::BuildFinished {
+        build: "b".into(),
+        outcome: Outcome::Cancelled,
+        duration: Duration::from_millis(970),
+    };
+    let rows = [summary::Row {
+        build: "b",
+        region: "us-east-1",
+        outcome: &Outcome::Cancelled,
+        duration: Duration::from_millis(970),
+    }];
+    assert!(summary::render(&rows).contains("0.97s"));
+    assert_eq!(amipub::report::line(&finished).unwrap().1, "cancelled");
 }

@@ -310,10 +310,11 @@ impl Engine {
             build: b.name.clone(),
             removed,
             left,
+            kept: true,
         });
     }
 
-    /// Records the AMI (its permissions were read back: it is published), then finishes:
+    /// Records the AMI (its permissions are set: it is published), then finishes:
     /// nothing that happens while finishing (a signal, a failed call) can lose or remove it.
     async fn publish(&self, b: &Build, made: &mut Made) -> Outcome {
         let artifact = Artifact {
@@ -380,6 +381,7 @@ impl Engine {
                 build: b.name.clone(),
                 removed: Vec::new(),
                 left: made.describe(&b.name),
+                kept: false,
             });
             return Outcome::Cancelled;
         }

@@ -184,6 +184,7 @@ impl Engine {
                 build: build.clone(),
                 removed: Vec::new(),
                 left: lines,
+                kept: false,
             });
         }
     }

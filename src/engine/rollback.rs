@@ -52,6 +52,7 @@ impl Engine {
             build: b.name.clone(),
             removed: t.removed,
             left: t.left,
+            kept: false,
         });
     }
 

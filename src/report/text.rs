@@ -37,16 +37,31 @@ pub fn line(e: &Event) -> Option<(String, String)> {
             }
             s
         }
-        Event::CleanedUp { removed, left, .. } => {
-            let mut s = if removed.is_empty() {
+        Event::CleanedUp {
+            removed,
+            left,
+            kept,
+            ..
+        } => {
+            let mut parts = Vec::new();
+            if !removed.is_empty() {
+                parts.push(format!("cleaned up: {}", removed.join(", ")));
+            }
+            if !left.is_empty() {
+                // Kept on purpose (`--on-error=abort`, the answer `a`) is not a failure to
+                // clean up: say which it is.
+                let what = if *kept {
+                    "kept for inspection"
+                } else {
+                    "LEFT BEHIND"
+                };
+                parts.push(format!("{what}: {}", left.join("; ")));
+            }
+            if parts.is_empty() {
                 "nothing to clean up".to_string()
             } else {
-                format!("cleaned up: {}", removed.join(", "))
-            };
-            if !left.is_empty() {
-                s.push_str(&format!("; LEFT BEHIND: {}", left.join("; ")));
+                parts.join("; ")
             }
-            s
         }
         Event::BuildFinished {
             outcome, duration, ..
