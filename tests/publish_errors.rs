@@ -24,7 +24,17 @@ fn no_credentials_and_no_endpoint_says_how_to_get_either() {
     cmd.env_remove("AWS_ACCESS_KEY_ID")
         .env_remove("AWS_SECRET_ACCESS_KEY");
     let (_, err) = run_expect(cmd.args(["publish", "--config", EBS]), 3);
-    assert!(err.contains("no AWS credentials found"), "{err}");
+    assert!(
+        err.contains(
+            "no AWS credentials found: none in the environment, the shared config and \
+             credentials files, SSO or an instance role."
+        ),
+        "{err}"
+    );
+    assert!(
+        !err.contains("IMDS"),
+        "nothing about the metadata service: {err}"
+    );
     assert!(err.contains("AWS_PROFILE"), "{err}");
     assert!(err.contains("--endpoint-url"), "{err}");
     assert!(err.contains("scripts/demo"), "{err}");
@@ -182,13 +192,27 @@ fn bad_flag_values() {
 #[test]
 fn an_unreachable_endpoint_fails_preflight_with_the_reason() {
     let s = Scratch::new();
-    let err = publish(
-        &s,
-        &["--config", EBS, "--endpoint-url", "http://127.0.0.1:9"],
+    let mut cmd = s.amipub();
+    aws_env(&mut cmd);
+    let (out, err) = run_expect(
+        cmd.args([
+            "publish",
+            "--config",
+            EBS,
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+        ]),
         3,
     );
+    // The SDK's retries take half a minute to give up: the wait is announced first.
     assert!(
-        err.contains("us-east-1: cannot reach AWS: dispatch failure"),
+        out.contains("preflight: checking 1 region(s) at http://127.0.0.1:9..."),
+        "{out}"
+    );
+    assert!(
+        err.contains(
+            "us-east-1: cannot reach AWS at http://127.0.0.1:9 (--endpoint-url or AWS_ENDPOINT_URL): dispatch failure"
+        ),
         "{err}"
     );
     assert!(err.contains("Connection refused"), "{err}");

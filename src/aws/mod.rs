@@ -75,7 +75,8 @@ impl Clients {
         }
         let shared = loader.load().await;
         let custom_endpoint = shared.endpoint_url().is_some();
-        let credentials_expire = check_credentials(&shared, custom_endpoint).await?;
+        let profile_named = settings.profile.is_some() || std::env::var_os("AWS_PROFILE").is_some();
+        let credentials_expire = check_credentials(&shared, custom_endpoint, profile_named).await?;
 
         let http = shared.http_client().unwrap_or_else(https_client);
         let mut by_region = BTreeMap::new();
@@ -124,6 +125,12 @@ impl Clients {
             .region(Region::new(region.to_string()))
             .build();
         Some(aws_sdk_eventbridge::Client::from_conf(conf))
+    }
+
+    /// The endpoint every client was pointed at (`--endpoint-url`, `AWS_ENDPOINT_URL`), if one
+    /// was.
+    pub fn endpoint(&self) -> Option<&str> {
+        self.shared.as_ref()?.endpoint_url()
     }
 
     /// When the credentials found at connection expire (temporary credentials), which is
@@ -184,6 +191,7 @@ fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
 async fn check_credentials(
     shared: &aws_types::SdkConfig,
     custom_endpoint: bool,
+    profile_named: bool,
 ) -> Result<Option<std::time::SystemTime>, Error> {
     let advice = "amipub needs AWS credentials: set AWS_PROFILE (or --aws-profile) to a profile \
 of ~/.aws/config, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run on an instance with a \
@@ -194,9 +202,15 @@ with --endpoint-url (or AWS_ENDPOINT_URL) and any test credentials.";
     };
     match tokio::time::timeout(Duration::from_secs(20), provider.provide_credentials()).await {
         Ok(Ok(c)) => Ok(c.expiry()),
-        Ok(Err(e)) => Err(Error::AwsSetup(format!(
-            "no AWS credentials found ({}).\n{advice}",
+        // What went wrong with a named profile helps; the chain's last word otherwise (the
+        // instance metadata service refusing, on a machine that is no instance) does not.
+        Ok(Err(e)) if profile_named => Err(Error::AwsSetup(format!(
+            "no AWS credentials found for the profile ({}).\n{advice}",
             errors::short(&e)
+        ))),
+        Ok(Err(_)) => Err(Error::AwsSetup(format!(
+            "no AWS credentials found: none in the environment, the shared config and \
+             credentials files, SSO or an instance role.\n{advice}"
         ))),
         Err(_) if custom_endpoint => Err(Error::AwsSetup(format!(
             "looking for AWS credentials timed out.\n{advice}"

@@ -104,6 +104,20 @@ fn sorted<V>(m: &HashMap<String, V>) -> BTreeMap<&String, &V> {
     m.iter().collect()
 }
 
+/// A region that answered nothing: where amipub tried to reach it, and what to check.
+fn unreachable(region: &str, endpoint: Option<&str>, e: &str) -> String {
+    match endpoint {
+        Some(url) => format!(
+            "{region}: cannot reach AWS at {url} (--endpoint-url or AWS_ENDPOINT_URL): {e}; \
+             check that the endpoint is up, or leave it out to use AWS's own"
+        ),
+        None => format!(
+            "{region}: cannot reach EC2's endpoint for {region}: {e}; check the network, and \
+             HTTPS_PROXY when a proxy is needed"
+        ),
+    }
+}
+
 /// Runs every check for `builds` (all regions at once). `urls_last` is how long a build's
 /// presigned URLs must work; `ami` is what the profile asks of the AMIs.
 pub async fn run(
@@ -119,7 +133,7 @@ pub async fn run(
     }
     let checks = by_region.iter().map(|(region, builds)| {
         check_region(
-            clients.region(region),
+            (clients.region(region), clients.endpoint()),
             region,
             builds,
             (version, force),
@@ -146,7 +160,7 @@ pub async fn run(
 }
 
 async fn check_region(
-    c: &RegionClients,
+    (c, endpoint): (&RegionClients, Option<&str>),
     region: &str,
     builds: &[&Build],
     (version, force): (&str, bool),
@@ -164,8 +178,7 @@ async fn check_region(
     );
     // When the region cannot be reached at all, every check fails the same way: say it once.
     if let (Err(e), Err(_), Err(_)) = (&sources, &names, &buckets) {
-        out.problems
-            .push(format!("{region}: cannot reach AWS: {e}"));
+        out.problems.push(unreachable(region, endpoint, e));
         return out;
     }
     match sources {

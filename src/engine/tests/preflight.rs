@@ -56,7 +56,8 @@ async fn a_region_that_stops_answering_is_named_once() {
     let problems = preflight(&[ec2], &[s3]).await;
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(
-        problems[0].starts_with("us-east-1: cannot reach AWS: "),
+        problems[0].starts_with("us-east-1: cannot reach EC2's endpoint for us-east-1: ")
+            && problems[0].ends_with("check the network, and HTTPS_PROXY when a proxy is needed"),
         "not a verdict on the bucket or the AMIs: {problems:?}"
     );
 }
