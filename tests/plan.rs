@@ -208,3 +208,49 @@ fn every_command_has_help_with_examples() {
         assert!(out.contains("e.g."), "{cmd} --help: {out}");
     }
 }
+
+/// The plan fits the terminal's width (`COLUMNS`): the S3 location goes first, then the AMI
+/// name, and a line says what was left out; JSON keeps everything.
+#[test]
+fn the_plan_fits_the_terminal_and_says_what_it_left_out() {
+    let s = Scratch::new();
+    let full = run_expect(s.amipub().arg("plan"), 0).0;
+    let widest = |out: &str| out.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+    assert!(
+        widest(&full) > 150,
+        "the full table is wide: {}",
+        widest(&full)
+    );
+    let (at150, _) = run_expect(s.amipub().arg("plan").env("COLUMNS", "150"), 0);
+    let table: Vec<&str> = at150.lines().take_while(|l| !l.is_empty()).collect();
+    assert!(table.iter().all(|l| l.chars().count() <= 150), "{at150}");
+    assert!(
+        !table[0].contains("S3 LOCATION") && table[0].contains("AMI NAME"),
+        "{at150}"
+    );
+    assert!(
+        at150.contains(
+            "(s3 location left out to fit 150 columns; `amipub plan --format json` has everything)"
+        ),
+        "{at150}"
+    );
+    let (at100, _) = run_expect(s.amipub().arg("plan").env("COLUMNS", "100"), 0);
+    assert!(
+        at100.contains("(s3 location, ami name left out to fit 100 columns"),
+        "{at100}"
+    );
+    assert!(
+        at100
+            .lines()
+            .take_while(|l| !l.is_empty())
+            .all(|l| l.chars().count() <= 100),
+        "{at100}"
+    );
+    let (json, _) = run_expect(
+        s.amipub()
+            .args(["plan", "--format", "json"])
+            .env("COLUMNS", "80"),
+        0,
+    );
+    assert!(json.contains("\"s3_location\""), "{json}");
+}

@@ -118,37 +118,69 @@ impl Plan {
     /// The plan as an aligned table with a summary line. The ARCH column appears only when
     /// a build is not x86_64, so that plans of x86_64-only profiles stay as narrow as before.
     pub fn to_table(&self) -> String {
-        let rows: Vec<[String; 9]> = self
+        self.to_table_within(terminal_width())
+    }
+
+    /// Each column's header and cells; ARCH only when a build is not x86_64.
+    fn columns(&self) -> Vec<(&'static str, Vec<String>)> {
+        let cells = |f: fn(&PlannedBuild) -> String| self.builds.iter().map(f).collect();
+        let mut columns: Vec<(&'static str, Vec<String>)> = vec![
+            (PLAN_COLUMNS[0], cells(|b| b.name.clone())),
+            (PLAN_COLUMNS[1], cells(|b| b.region.clone())),
+            (PLAN_COLUMNS[2], cells(|b| b.release.clone())),
+            (
+                PLAN_COLUMNS[3],
+                cells(|b| b.virtualization.as_str().to_string()),
+            ),
+            (
+                PLAN_COLUMNS[4],
+                cells(|b| b.architecture.as_str().to_string()),
+            ),
+            (PLAN_COLUMNS[5], cells(|b| b.source_ami.clone())),
+            (PLAN_COLUMNS[6], cells(|b| b.backing.as_str().to_string())),
+            (PLAN_COLUMNS[7], cells(|b| b.ami_name.clone())),
+            (PLAN_COLUMNS[8], cells(|b| b.s3_location.clone())),
+        ];
+        if self
             .builds
             .iter()
-            .map(|b| {
-                [
-                    b.name.clone(),
-                    b.region.clone(),
-                    b.release.clone(),
-                    b.virtualization.as_str().to_string(),
-                    b.architecture.as_str().to_string(),
-                    b.source_ami.clone(),
-                    b.backing.as_str().to_string(),
-                    b.ami_name.clone(),
-                    b.s3_location.clone(),
-                ]
-            })
-            .collect();
-        let mut out = if self
-            .builds
-            .iter()
-            .any(|b| b.architecture != Architecture::X86_64)
+            .all(|b| b.architecture == Architecture::X86_64)
         {
-            table(&PLAN_COLUMNS, &rows)
-        } else {
-            let without = |[a, b, c, d, _, f, g, h, i]: [String; 9]| [a, b, c, d, f, g, h, i];
-            let [a, b, c, d, _, f, g, h, i] = PLAN_COLUMNS;
-            table(
-                &[a, b, c, d, f, g, h, i],
-                &rows.into_iter().map(without).collect::<Vec<_>>(),
-            )
-        };
+            columns.retain(|c| c.0 != "ARCH");
+        }
+        columns
+    }
+
+    /// The plan as a table at most `width` columns wide, when given: the columns that least
+    /// identify a build are left out first (S3 location, AMI name, backing), and a line says
+    /// so; `--format json` always has them all.
+    pub fn to_table_within(&self, width: Option<usize>) -> String {
+        let mut columns = self.columns();
+        let mut left_out = Vec::new();
+        while let Some(w) = width {
+            let drop = DROP_ORDER
+                .iter()
+                .find(|h| columns.iter().any(|c| c.0 == **h));
+            match drop {
+                Some(h) if table_width(&columns) > w => {
+                    columns.retain(|c| c.0 != *h);
+                    left_out.push(h.to_lowercase());
+                }
+                _ => break,
+            }
+        }
+        let headers: Vec<&str> = columns.iter().map(|c| c.0).collect();
+        let rows: Vec<Vec<String>> = (0..self.builds.len())
+            .map(|i| columns.iter().map(|c| c.1[i].clone()).collect())
+            .collect();
+        let mut out = table_of(&headers, &rows);
+        if !left_out.is_empty() {
+            out.push_str(&format!(
+                "({} left out to fit {} columns; `amipub plan --format json` has everything)\n",
+                left_out.join(", "),
+                width.unwrap_or_default()
+            ));
+        }
         out.push_str(&format!(
             "\n{} in {} (profile {}, version {}, branch {})\n",
             plural(self.summary.builds, "build"),
@@ -169,6 +201,70 @@ impl Plan {
         }
         out
     }
+}
+
+/// Which columns go first when the plan must fit a narrow terminal.
+const DROP_ORDER: [&str; 3] = ["S3 LOCATION", "AMI NAME", "BACKING"];
+
+/// The terminal's width: `COLUMNS` when set, else the terminal's own when standard output is
+/// one; none otherwise (a file or a pipe gets every column).
+fn terminal_width() -> Option<usize> {
+    if let Some(n) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|n| *n > 0)
+    {
+        return Some(n);
+    }
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    console::Term::stdout()
+        .size_checked()
+        .map(|(_, cols)| usize::from(cols))
+}
+
+/// How wide [`table_of`] makes `columns`.
+fn table_width(columns: &[(&str, Vec<String>)]) -> usize {
+    let widths: Vec<usize> = columns
+        .iter()
+        .map(|(h, v)| {
+            v.iter()
+                .map(|c| c.chars().count())
+                .chain([h.len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    widths.iter().sum::<usize>() + 2 * widths.len().saturating_sub(1)
+}
+
+/// [`table`] for a number of columns known only when running.
+fn table_of(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let n = cells.len();
+        let mut s = String::new();
+        for (i, cell) in cells.into_iter().enumerate() {
+            if i + 1 < n {
+                s.push_str(&format!("{cell:<w$}  ", w = widths[i]));
+            } else {
+                s.push_str(cell);
+            }
+        }
+        format!("{}\n", s.trim_end())
+    };
+    let mut out = line(headers.to_vec());
+    for row in rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
 }
 
 const PLAN_COLUMNS: [&str; 9] = [

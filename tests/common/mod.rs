@@ -73,6 +73,10 @@ impl Scratch {
             "AMIPUB_ACCOUNT_ID",
             "AMIPUB_SIGNING_CERT",
             "AMIPUB_SIGNING_KEY",
+            // The plan fits COLUMNS when it is set; tests see every column unless they set it.
+            "COLUMNS",
+            "GITHUB_STEP_SUMMARY",
+            "NO_COLOR",
         ] {
             c.env_remove(v);
         }
