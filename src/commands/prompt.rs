@@ -6,6 +6,10 @@ use futures::future::BoxFuture;
 use crate::engine::{Decision, Interact, Made};
 use crate::events::Step;
 
+/// One question on the terminal at a time: builds failing together ask in turn, each answer
+/// read for its own question.
+static ASKING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Asks on the terminal. `pause` is true with `--debug`.
 pub struct TerminalPrompt {
     /// Pause before every step.
@@ -52,6 +56,8 @@ impl Interact for TerminalPrompt {
             if !self.pause {
                 return;
             }
+            let _turn = ASKING.lock().await;
+            let _held = crate::report::gate::hold();
             eprintln!("[debug] {build}: next step is {}", step.describe());
             show_made(build, made);
             eprint!("[debug] press Enter to continue ");
@@ -67,6 +73,8 @@ impl Interact for TerminalPrompt {
         made: &'a Made,
     ) -> BoxFuture<'a, Decision> {
         Box::pin(async move {
+            let _turn = ASKING.lock().await;
+            let _held = crate::report::gate::hold();
             eprintln!("{build}: {} failed: {error}", step.describe());
             show_made(build, made);
             loop {

@@ -4,6 +4,7 @@
 //! each event to all of them.
 
 mod fanout;
+pub mod gate;
 mod machine;
 mod notices;
 mod plain;

@@ -2,18 +2,23 @@
 
 use std::io::Write;
 
-use super::{Reporter, text};
+use super::{Reporter, gate, text};
 use crate::events::Stamped;
 
 /// Writes `2026-11-21T05:31:15Z us-east-1-1404-pv: message` lines.
 pub struct Plain<W: Write + Send> {
     out: W,
+    /// Lines kept back while a question is open on the terminal.
+    kept: gate::Held,
 }
 
 impl<W: Write + Send> Plain<W> {
     /// Lines to `out`.
     pub fn new(out: W) -> Self {
-        Plain { out }
+        Plain {
+            out,
+            kept: gate::Held::default(),
+        }
     }
 }
 
@@ -26,12 +31,17 @@ impl<W: Write + Send> Reporter for Plain<W> {
             } else {
                 format!("{build}: ")
             };
-            writeln!(self.out, "{at} {who}{msg}")?;
+            for line in self.kept.pass(format!("{at} {who}{msg}")) {
+                writeln!(self.out, "{line}")?;
+            }
         }
         Ok(())
     }
 
     fn finish(&mut self) -> std::io::Result<()> {
+        for line in self.kept.drain() {
+            writeln!(self.out, "{line}")?;
+        }
         self.out.flush()
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
-use super::{Reporter, text};
+use super::{Reporter, gate, text};
 use crate::events::{Event, Outcome, Stamped};
 
 /// indicatif bars.
@@ -14,6 +14,8 @@ pub struct Progress {
     multi: MultiProgress,
     overall: ProgressBar,
     bars: HashMap<String, ProgressBar>,
+    /// Lines kept back while a question is open on the terminal.
+    kept: gate::Held,
 }
 
 /// Whether colour is wanted, given `NO_COLOR` (<https://no-color.org>: set and not empty means
@@ -43,10 +45,12 @@ impl Progress {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         overall.enable_steady_tick(Duration::from_millis(250));
+        gate::register_bars(&multi);
         Progress {
             multi,
             overall,
             bars: HashMap::new(),
+            kept: gate::Held::default(),
         }
     }
 
@@ -67,6 +71,18 @@ impl Progress {
     }
 }
 
+impl Progress {
+    /// Prints `e`'s kept line above the bars (held back while a question is open).
+    fn keep(&mut self, e: &Event) -> std::io::Result<()> {
+        if let Some(line) = kept_line(e) {
+            for l in self.kept.pass(line) {
+                self.multi.println(l)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Reporter for Progress {
     fn event(&mut self, e: &Stamped) -> std::io::Result<()> {
         match &e.event {
@@ -80,20 +96,17 @@ impl Reporter for Progress {
                     bar.finish_and_clear();
                 }
                 self.overall.inc(1);
-                if let Some(line) = kept_line(&e.event) {
-                    self.multi.println(line)?;
-                }
+                self.keep(&e.event)?;
             }
-            other => {
-                if let Some(line) = kept_line(other) {
-                    self.multi.println(line)?;
-                }
-            }
+            other => self.keep(other)?,
         }
         Ok(())
     }
 
     fn finish(&mut self) -> std::io::Result<()> {
+        for line in self.kept.drain() {
+            self.multi.println(line)?;
+        }
         for (_, bar) in self.bars.drain() {
             bar.finish_and_clear();
         }
