@@ -254,3 +254,43 @@ fn the_plan_fits_the_terminal_and_says_what_it_left_out() {
     );
     assert!(json.contains("\"s3_location\""), "{json}");
 }
+
+/// Completion scripts and man pages come from the same clap definitions as the commands.
+#[test]
+fn completions_and_man_pages_know_every_command_and_flag() {
+    let s = Scratch::new();
+    for shell in ["bash", "zsh", "fish"] {
+        let (out, _) = run_expect(s.amipub().args(["completions", shell]), 0);
+        for word in [
+            "publish",
+            "release",
+            "runs",
+            "report",
+            "--ec2-rate-limit",
+            "--format",
+        ] {
+            assert!(out.contains(word), "{shell} completion lacks {word}");
+        }
+    }
+    let (_, err) = run_expect(s.amipub().args(["completions", "tcsh"]), 2);
+    assert!(err.contains("invalid value 'tcsh' for '<SHELL>'"), "{err}");
+    let (page, _) = run_expect(s.amipub().arg("man"), 0);
+    assert!(page.contains(".TH amipub 1"), "{page}");
+    for cmd in [
+        "plan", "publish", "verify", "cleanup", "release", "runs", "report",
+    ] {
+        assert!(
+            page.contains(&format!("amipub\\-{cmd}(1)")),
+            "{cmd} listed:\n{page}"
+        );
+    }
+    let (out, _) = run_expect(s.amipub().args(["man", "--dir", "man1"]), 0);
+    assert_eq!(out.trim(), "man1");
+    let publish = std::fs::read_to_string(s.path("man1/amipub-publish.1")).unwrap();
+    assert!(publish.contains(".TH amipub-publish 1"), "{publish}");
+    assert!(
+        publish.contains(env!("CARGO_PKG_VERSION")),
+        "the version on every page"
+    );
+    assert!(publish.contains("ec2\\-rate\\-limit"), "{publish}");
+}

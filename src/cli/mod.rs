@@ -104,9 +104,28 @@ run when none is given."
         #[command(flatten)]
         runs: RunsArgs,
     },
+    /// Print a shell's completion script for amipub.
+    #[command(
+        after_help = "Examples:\n  amipub completions bash > ~/.local/share/bash-completion/completions/amipub\n  \
+amipub completions zsh > ~/.zfunc/_amipub\n  amipub completions fish > ~/.config/fish/completions/amipub.fish"
+    )]
+    Completions {
+        /// The shell.
+        #[arg(value_enum, value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print amipub's man page (roff), or write one page per command into a directory.
+    #[command(
+        after_help = "Examples:\n  amipub man | man -l -\n  amipub man --dir /usr/local/share/man/man1"
+    )]
+    Man {
+        /// Write amipub.1 and amipub-COMMAND.1 pages into DIR instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+    },
 }
 
-/// Where `runs` and `report` look.
+/// Where `runs` and `report` look (and the two commands made from these definitions).
 #[derive(Debug, clap::Args)]
 struct RunsArgs {
     /// The runs directory publish wrote to.
@@ -187,6 +206,55 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             commands::sources::update(&a.options()).await
         }
         Command::Runs(a) => commands::runs::list(&a.runs_dir),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "amipub", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man { dir } => man(dir.as_deref()),
         Command::Report { run, runs } => commands::runs::report(&runs.runs_dir, run.as_deref()),
     }
+}
+
+/// `amipub man`: the page of amipub (with its commands listed) on standard output, or one page
+/// per command in `dir` (`amipub.1`, `amipub-publish.1`, `amipub-registry-show.1`...).
+fn man(dir: Option<&std::path::Path>) -> Result<(), Error> {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let Some(dir) = dir else {
+        let mut out = Vec::new();
+        page(cmd)
+            .render(&mut out)
+            .map_err(|e| Error::Failed(format!("rendering the man page: {e}")))?;
+        return std::io::Write::write_all(&mut std::io::stdout(), &out)
+            .map_err(|e| Error::Failed(format!("writing the man page: {e}")));
+    };
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    write_pages(cmd, "amipub", dir)?;
+    println!("{}", dir.display());
+    Ok(())
+}
+
+/// The page of `cmd`, with amipub's version on it (subcommands have none of their own).
+fn page(cmd: clap::Command) -> clap_mangen::Man {
+    clap_mangen::Man::new(cmd).source(format!("amipub {}", env!("CARGO_PKG_VERSION")))
+}
+
+/// Writes `<name>.1` for `cmd`, then the pages of its subcommands.
+fn write_pages(cmd: clap::Command, name: &str, dir: &std::path::Path) -> Result<(), Error> {
+    let path = dir.join(format!("{name}.1"));
+    let mut out = Vec::new();
+    let subs: Vec<clap::Command> = cmd
+        .get_subcommands()
+        .filter(|s| s.get_name() != "help")
+        .cloned()
+        .collect();
+    page(cmd.name(name.to_string()))
+        .render(&mut out)
+        .map_err(|e| Error::io(&path, e))?;
+    std::fs::write(&path, out).map_err(|e| Error::io(&path, e))?;
+    for sub in subs {
+        let sub_name = format!("{name}-{}", sub.get_name());
+        write_pages(sub, &sub_name, dir)?;
+    }
+    Ok(())
 }
