@@ -69,6 +69,20 @@ impl Drop for Terminal {
     }
 }
 
+/// `amipub publish` of the test profile against `emu` with `flags`, in a terminal of its own
+/// in `s`; the terminal then shows `EXIT=<code>`.
+fn publishing(s: &Scratch, emu: &Emulator, flags: &str) -> Terminal {
+    let command = format!(
+        "env -u AWS_PROFILE AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
+         AWS_CONFIG_FILE=/nonexistent AWS_SHARED_CREDENTIALS_FILE=/nonexistent \
+         AWS_EC2_METADATA_DISABLED=true {} publish --endpoint-url {} \
+         --config configs/test-ebs.yaml --poll-interval 100ms {flags}; echo EXIT=$?; sleep 120",
+        assert_cmd::cargo::cargo_bin("amipub").display(),
+        emu.endpoint
+    );
+    Terminal::start(s.path(".").as_path(), &command)
+}
+
 #[test]
 fn the_question_stays_readable_over_the_bars_and_abort_says_kept_for_inspection() {
     let emu = Emulator::start(Options {
@@ -79,16 +93,7 @@ fn the_question_stays_readable_over_the_bars_and_abort_says_kept_for_inspection(
     // (and its events keep coming) while the question is open.
     emu.control(serde_json::json!({"provision_seconds": 6, "fail": [FAILS]}));
     let s = Scratch::new();
-    let amipub = assert_cmd::cargo::cargo_bin("amipub");
-    let command = format!(
-        "env -u AWS_PROFILE AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
-         AWS_CONFIG_FILE=/nonexistent AWS_SHARED_CREDENTIALS_FILE=/nonexistent \
-         AWS_EC2_METADATA_DISABLED=true {} publish --endpoint-url {} --config configs/test-ebs.yaml \
-         --only 'us-east-1-1404-*' --poll-interval 100ms --on-error=ask; echo EXIT=$?; sleep 120",
-        amipub.display(),
-        emu.endpoint
-    );
-    let term = Terminal::start(s.path(".").as_path(), &command);
+    let term = publishing(&s, &emu, "--only 'us-east-1-1404-*' --on-error=ask");
     let asked = eventually(Duration::from_secs(90), || {
         term.screen().contains(QUESTION.trim_end())
     });
@@ -142,16 +147,7 @@ fn debug_pauses_keep_event_lines_off_the_prompt() {
         ..Options::default()
     });
     let s = Scratch::new();
-    let amipub = assert_cmd::cargo::cargo_bin("amipub");
-    let command = format!(
-        "env -u AWS_PROFILE AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \
-         AWS_CONFIG_FILE=/nonexistent AWS_SHARED_CREDENTIALS_FILE=/nonexistent \
-         AWS_EC2_METADATA_DISABLED=true {} publish --endpoint-url {} --config configs/test-ebs.yaml \
-         --only us-east-1-1404-pv --poll-interval 100ms --debug; echo EXIT=$?; sleep 120",
-        amipub.display(),
-        emu.endpoint
-    );
-    let term = Terminal::start(s.path(".").as_path(), &command);
+    let term = publishing(&s, &emu, "--only us-east-1-1404-pv --debug");
     let prompt = "[debug] press Enter to continue";
     let mut answered = 0;
     let ended = eventually(Duration::from_secs(120), || {
