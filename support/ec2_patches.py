@@ -169,7 +169,8 @@ def patch_image_states(control):
     # moto's own assignments (Ami.__init__, DisableImage, EnableImage) go through the setter.
     # One request sees one moment: moto serialises an image's StateReason before its State, so
     # reading the clock for each would let a response say `failed` with no reason when the
-    # transition falls between the two reads. Describe calls freeze "now" for their duration.
+    # transition falls between the two reads. Every EC2 request freezes "now" for its whole
+    # duration, serialisation included.
     frozen = threading.local()
 
     def now():
@@ -183,14 +184,23 @@ def patch_image_states(control):
 
     def at_one_moment(method):
         def handler(self, *args, **kwargs):
-            frozen.at = time.monotonic()
+            outer = getattr(frozen, "at", None)
+            if outer is None:
+                frozen.at = time.monotonic()
             try:
                 return method(self, *args, **kwargs)
             finally:
-                frozen.at = None
+                if outer is None:
+                    frozen.at = None
 
         return handler
 
+    # The whole request, serialisation included: moto 5 serialises a handler's ActionResult
+    # after the handler returns (BaseResponse.call_action), so freezing only the handler let a
+    # DescribeImages answer read StateReason while `pending` and State once `failed`.
+    from moto.ec2.responses import EC2Response
+
+    EC2Response.call_action = at_one_moment(EC2Response.call_action)
     AmisResponse.describe_images = at_one_moment(AmisResponse.describe_images)
 
     def set_state(ami, value):

@@ -225,6 +225,26 @@ class Ec2StrictTest(EmulatedTestCase):
         ec2.deregister_image(ImageId=image_id)
         ec2.deregister_image(ImageId=other)
 
+    def test_an_image_turning_failed_is_never_failed_without_its_reason(self):
+        # Polled around the moment it turns failed, every answer that says `failed` carries
+        # the reason: one request sees one moment, serialisation included.
+        ec2 = self.client("ec2")
+        self.control({"image_pending_seconds": 0.5, "image_fail": ["doomed-*"]})
+        image_id = ec2.create_image(InstanceId=self.instance(ec2),
+                                    Name=self.name("doomed"))["ImageId"]
+        seen_failed = 0
+        deadline = time.monotonic() + 10
+        while seen_failed < 20 and time.monotonic() < deadline:
+            img = ec2.describe_images(ImageIds=[image_id])["Images"][0]
+            if img["State"] == "failed":
+                seen_failed += 1
+                self.assertIn("StateReason", img, img)
+            else:
+                self.assertEqual(img["State"], "pending")
+                self.assertNotIn("StateReason", img, img)
+        self.assertEqual(seen_failed, 20)
+        ec2.deregister_image(ImageId=image_id)
+
     def test_modify_image_attribute_is_refused_while_pending(self):
         ec2 = self.client("ec2")
         self.control({"image_pending_seconds": 0.3})
