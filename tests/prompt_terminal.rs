@@ -53,6 +53,13 @@ impl Terminal {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// The last line with something on it.
+    fn last_line(&self) -> String {
+        let screen = self.screen();
+        let last = screen.lines().rev().find(|l| !l.trim().is_empty());
+        last.unwrap_or_default().to_string()
+    }
+
     fn type_line(&self, text: &str) {
         Command::new("tmux")
             .args(["send-keys", "-t", &self.0, text, "Enter"])
@@ -102,13 +109,8 @@ fn the_question_stays_readable_over_the_bars_and_abort_says_kept_for_inspection(
     // the last thing on screen, alone on its line.
     std::thread::sleep(Duration::from_secs(2));
     let screen = term.screen();
-    let last = screen
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("");
     assert_eq!(
-        last,
+        term.last_line(),
         QUESTION.trim_end(),
         "the question is not drawn over:\n{screen}"
     );
@@ -158,14 +160,8 @@ fn debug_pauses_keep_event_lines_off_the_prompt() {
         if screen.matches(prompt).count() > answered {
             // Let the run go on for a moment while it waits: nothing may be printed meanwhile.
             std::thread::sleep(Duration::from_millis(300));
-            let last = term.screen();
-            let last = last
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("");
             assert_eq!(
-                last,
+                term.last_line(),
                 prompt,
                 "nothing printed onto the prompt:\n{}",
                 term.screen()

@@ -76,8 +76,10 @@ pub struct Rates {
 }
 
 impl Rates {
-    /// The bucket `action` draws from, and its rate.
-    pub fn of(&self, action: &str) -> (String, Rate) {
+    /// The rate of `action`'s bucket, as amipub spends it. Each action has a bucket of its
+    /// own ("Limits are applied to individual API actions, not API action categories"); the
+    /// category only gives its size.
+    pub fn of(&self, action: &str) -> Rate {
         let category = if let Some((_, r)) = OWN_BUCKETS.iter().find(|(a, _)| *a == action) {
             (None, *r)
         } else if SMALL_DESCRIBES.contains(&action) {
@@ -96,8 +98,7 @@ impl Rates {
             .or_else(|| category.0.and_then(|c| self.overrides.get(c)))
             .copied()
             .unwrap_or(category.1);
-        // "Limits are applied to individual API actions, not API action categories."
-        (action.to_string(), chosen.with_margin())
+        chosen.with_margin()
     }
 }
 
@@ -170,10 +171,10 @@ impl Budget {
 
     /// Takes a token of `action` if there is one; otherwise how long until there is.
     fn try_take(&self, action: &str) -> Option<Duration> {
-        let (name, rate) = self.rates.of(action);
+        let rate = self.rates.of(action);
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
-        let b = buckets.entry(name).or_insert(Bucket {
+        let b = buckets.entry(action.to_string()).or_insert(Bucket {
             tokens: rate.burst,
             rate,
             at: now,
@@ -191,9 +192,8 @@ impl Budget {
 
     /// EC2 throttled `action` anyway: its bucket starts again from empty.
     pub fn throttled(&self, action: &str) {
-        let (name, _) = self.rates.of(action);
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(b) = buckets.get_mut(&name) {
+        if let Some(b) = buckets.get_mut(action) {
             b.tokens = b.tokens.min(0.0);
         }
     }
@@ -290,22 +290,22 @@ mod tests {
     #[test]
     fn actions_draw_from_awss_buckets_unless_overridden() {
         let r = Rates::default();
-        assert_eq!(r.of("RunInstances").1, spent(5.0, 2.0));
-        assert_eq!(r.of("RunInstances").1, rate(3.0, 1.6));
-        assert_eq!(r.of("DescribeImages").1, spent(100.0, 20.0));
-        assert_eq!(r.of("DescribeInstances").1, spent(50.0, 10.0));
-        assert_eq!(r.of("CreateImage").1, spent(50.0, 5.0));
-        assert_eq!(r.of("CopyImage").1, spent(100.0, 1.0));
+        assert_eq!(r.of("RunInstances"), spent(5.0, 2.0));
+        assert_eq!(r.of("RunInstances"), rate(3.0, 1.6));
+        assert_eq!(r.of("DescribeImages"), spent(100.0, 20.0));
+        assert_eq!(r.of("DescribeInstances"), spent(50.0, 10.0));
+        assert_eq!(r.of("CreateImage"), spent(50.0, 5.0));
+        assert_eq!(r.of("CopyImage"), spent(100.0, 1.0));
         let mut o = Rates::default();
         o.overrides.insert("describe".into(), rate(10.0, 1.0));
         o.overrides.insert("RunInstances".into(), rate(1.0, 1.0));
-        assert_eq!(o.of("DescribeImages").1, spent(10.0, 1.0));
+        assert_eq!(o.of("DescribeImages"), spent(10.0, 1.0));
         assert_eq!(
-            o.of("RunInstances").1,
+            o.of("RunInstances"),
             rate(1.0, 0.8),
             "never below one token"
         );
-        assert_eq!(o.of("CreateImage").1, spent(50.0, 5.0));
+        assert_eq!(o.of("CreateImage"), spent(50.0, 5.0));
     }
 
     #[test]

@@ -337,7 +337,7 @@ impl Engine {
             build: b.name.clone(),
             step: Step::Finish,
         });
-        self.finish(b, made).await;
+        self.finish_later(b, made).await;
         self.ledger.record(&b.name, made);
         Outcome::Published { artifact }
     }
@@ -399,7 +399,7 @@ impl Engine {
             Step::Image => self.image(b, made).await,
             Step::Permissions => self.permissions(b, made).await,
             Step::Finish => {
-                self.finish(b, made).await;
+                self.finish_later(b, made).await;
                 Ok(())
             }
         }
@@ -516,13 +516,6 @@ impl Engine {
         self.note(b, format!("launched {id} from {}", b.source_ami));
         made.instance = Some(id);
         Ok(())
-    }
-
-    /// The AMI is published once its permissions are set: its instance and staged files are
-    /// left to the end of its bucket (region_end.rs), where what cannot be removed is listed as
-    /// left behind, never a reason to throw the AMI away.
-    async fn finish(&self, b: &Build, made: &mut Made) {
-        self.finish_later(b, made).await;
     }
 }
 

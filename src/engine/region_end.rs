@@ -78,8 +78,9 @@ impl Engine {
             .cloned()
     }
 
-    /// Leaves `made`'s instance and staged files to the end of `b`'s bucket (`made` keeps
-    /// listing them until they are gone).
+    /// A published build's finish: its instance and staged files are left to the end of its
+    /// bucket (`made` keeps listing them until they are gone), where what cannot be removed is
+    /// listed as left behind, never a reason to throw the AMI away.
     pub(super) async fn finish_later(&self, b: &Build, made: &Made) {
         if made.instance.is_none() && made.staged.is_empty() && made.urls_expire.is_none() {
             return;

@@ -29,29 +29,26 @@ pub struct Hold(());
 
 /// Holds the display (hides the bars) until the returned [`Hold`] is dropped.
 pub fn hold() -> Hold {
-    let first = HELD.fetch_add(1, Ordering::SeqCst) == 0;
-    if let Some(bars) = BARS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .as_ref()
-        .filter(|_| first)
-    {
-        let _ = bars.clear();
-        bars.set_draw_target(ProgressDrawTarget::hidden());
+    if HELD.fetch_add(1, Ordering::SeqCst) == 0 {
+        with_bars(|bars| {
+            let _ = bars.clear();
+            bars.set_draw_target(ProgressDrawTarget::hidden());
+        });
     }
     Hold(())
 }
 
+/// Runs `f` on the registered bars, if there are any.
+fn with_bars(f: impl FnOnce(&MultiProgress)) {
+    if let Some(bars) = BARS.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        f(bars);
+    }
+}
+
 impl Drop for Hold {
     fn drop(&mut self) {
-        let last = HELD.fetch_sub(1, Ordering::SeqCst) == 1;
-        if let Some(bars) = BARS
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .filter(|_| last)
-        {
-            bars.set_draw_target(ProgressDrawTarget::stderr());
+        if HELD.fetch_sub(1, Ordering::SeqCst) == 1 {
+            with_bars(|bars| bars.set_draw_target(ProgressDrawTarget::stderr()));
         }
     }
 }

@@ -12,6 +12,7 @@ use crate::options::RunOptions;
 use crate::output::ami_ids::AmiIds;
 use crate::output::check_writable;
 use crate::output::manifest::Manifest;
+use crate::report::Style;
 
 /// The largest provisioning script staged: it is uploaded for every build.
 const MAX_SCRIPT_BYTES: u64 = 64 << 20;
@@ -48,6 +49,19 @@ pub async fn preflight(
     selected: &Selected,
 ) -> Result<(Clients, Preflight, Selected), Error> {
     let clients = connect(&run.aws, config, selected).await?;
+    if run.style != Style::Machine {
+        // A region that does not answer takes the SDK's retries (half a minute) to give up:
+        // say what is going on meanwhile, and where.
+        let regions: BTreeSet<&str> = selected.builds.iter().map(|b| b.region.as_str()).collect();
+        let at = clients
+            .endpoint()
+            .map(|u| format!(" at {u}"))
+            .unwrap_or_default();
+        run.tell(&format!(
+            "preflight: checking {} region(s){at}...\n",
+            regions.len()
+        ));
+    }
     let (selected, skipped) = enabled_only(&clients, selected, run.skip_disabled_regions).await?;
     let builds = &selected.builds;
     let mut preflight = engine::preflight::run(

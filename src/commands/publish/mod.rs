@@ -62,26 +62,7 @@ pub(crate) async fn execute(
     }
     let (clients, preflight, enabled) = match checked {
         Some((clients, preflight)) => (clients, preflight, selected.clone()),
-        None => {
-            if run.style != Style::Machine {
-                // A region that does not answer takes the SDK's retries (half a minute) to
-                // give up: say what is going on meanwhile.
-                let regions: std::collections::BTreeSet<&str> =
-                    selected.builds.iter().map(|b| b.region.as_str()).collect();
-                let at = run
-                    .aws
-                    .endpoint_url
-                    .clone()
-                    .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
-                    .map(|u| format!(" at {u}"))
-                    .unwrap_or_default();
-                run.tell(&format!(
-                    "preflight: checking {} region(s){at}...\n",
-                    regions.len()
-                ));
-            }
-            checks::preflight(run, config, selected).await?
-        }
+        None => checks::preflight(run, config, selected).await?,
     };
     let selected = &enabled;
     if run.style != Style::Machine || opts.dry_run {
